@@ -1,0 +1,8 @@
+"""chord_core: the CHORD distillation engine (pure Python + torch, never imports rclpy).
+
+Data flows scene -> motion -> render -> guidance -> optimize -> flow (see ARCHITECTURE.md).
+"""
+
+from chord_core.errors import ChordError
+
+__all__ = ["ChordError"]

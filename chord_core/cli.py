@@ -1,0 +1,55 @@
+"""The `chord` command line.
+
+Each subcommand lives in its own module exposing ``HELP`` (one line), ``add_arguments(parser)``
+and ``run(args) -> int``; register it in COMMANDS (or BENCHMARKS for ``chord bench NAME``).
+Modules keep heavy imports (torch, open3d, mujoco) inside ``run`` so ``chord --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from chord_core.errors import ChordError
+
+COMMANDS: dict[str, str] = {
+    "info": "chord_core.flow_info",
+}
+BENCHMARKS: dict[str, str] = {}
+
+
+def _add_module_parsers(subparsers: argparse._SubParsersAction, registry: dict[str, str]) -> None:
+    for name, module_name in registry.items():
+        module = importlib.import_module(module_name)
+        parser = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(parser)
+        parser.set_defaults(_run=module.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chord", description="CHORD dense object flow tools.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_module_parsers(commands, COMMANDS)
+    if BENCHMARKS:
+        bench = commands.add_parser("bench", help="run a benchmark and print its table")
+        _add_module_parsers(bench.add_subparsers(dest="benchmark", required=True, metavar="NAME"),
+                            BENCHMARKS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except ChordError as exc:
+        print(f"chord: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chord: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""ament_python package `chord_ros` (also pip-installable): installs chord_core and chord_ros."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "chord_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(include=["chord_core", "chord_core.*", "chord_ros", "chord_ros.*"]),
+    package_data={"chord_core": ["data/*", "data/**/*"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
+        (f"share/{package_name}", ["package.xml"]),
+        (f"share/{package_name}/launch", glob("launch/*.py")),
+        (f"share/{package_name}/config", glob("config/*.yaml")),
+    ],
+    install_requires=["numpy", "scipy", "PyYAML"],
+    zip_safe=False,
+    maintainer="chord_ros maintainers",
+    maintainer_email="chord-ros@example.org",
+    description="Text-commanded object manipulation with CHORD dense object flow.",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            "chord = chord_core.cli:main",
+        ],
+    },
+)

@@ -43,12 +43,12 @@ fi
 vpy=$venv/bin/python
 
 # 3. Pinned Python dependencies (torch first, so nothing can pull a CUDA build).
-deps_hash=$(hash_of requirements.txt constraints.txt)
+deps_hash=$(hash_of requirements.txt requirements-ros.txt constraints.txt)
 if ! done_before deps "$deps_hash"; then
   say "installing Python dependencies (first run: a few minutes)"
   pip_quiet install -q --upgrade pip
   pip_quiet install -q "torch==2.13.0"
-  pip_quiet install -q -r requirements.txt -c constraints.txt
+  pip_quiet install -q -r requirements.txt -r requirements-ros.txt -c constraints.txt
   mark_done deps "$deps_hash"
 fi
 
@@ -65,7 +65,7 @@ done
 # 5. chord_msgs, built with colcon and installed into the venv prefix, where the ROS wheels'
 #    loader already looks for libraries (lib/) and the ament index (share/).
 mkdir -p build
-msgs_hash=$(find msg -type f | sort | xargs cat | cat - requirements.txt | sha256sum | cut -d' ' -f1)
+msgs_hash=$(find msg -type f | sort | xargs cat | cat - requirements-ros.txt | sha256sum | cut -d' ' -f1)
 if ! done_before msgs "$msgs_hash" || ! "$vpy" -c "import chord_msgs.msg" 2>/dev/null; then
   say "building chord_msgs with colcon"
   (

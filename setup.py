@@ -27,6 +27,7 @@ setup(
     entry_points={
         "console_scripts": [
             "chord = chord_core.cli:main",
+            "flow_recorder = chord_ros.nodes.flow_recorder:main",
         ],
     },
 )

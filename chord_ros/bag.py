@@ -92,12 +92,18 @@ class BagWriter:
         self._writer = Writer(self.path, version=9, storage_plugin=plugins[storage])
         self._connections: dict[tuple[str, str], object] = {}
 
-    def __enter__(self) -> "BagWriter":
+    def open(self) -> "BagWriter":
         self._writer.open()
         return self
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def close(self) -> None:
         self._writer.close()
+
+    def __enter__(self) -> "BagWriter":
+        return self.open()
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
 
     def write_serialized(self, topic: str, msg_type: str, data: bytes, stamp_ns: int) -> None:
         key = (topic, msg_type)

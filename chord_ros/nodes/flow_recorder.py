@@ -1,0 +1,85 @@
+"""`flow_recorder`: records chord topics into a rosbag2 file (MCAP by default) with `rosbags`.
+
+Subscribes raw (serialized) to each configured topic once it appears on the graph, so messages
+go to disk byte-for-byte as they came over DDS; `ros2 bag` and rclpy read the result.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
+
+from chord_core.errors import ChordError
+from chord_ros.bag import BagWriter, message_class
+from chord_ros.nodes.runner import run_node
+
+DEFAULT_TOPICS = ["/chord/flow", "/chord/plan", "/chord/command", "/chord/flow_markers",
+                  "/chord/grasp_markers", "/chord/object_pose", "/joint_states"]
+
+
+def default_bag_path() -> str:
+    return str(Path.home() / ".ros" / "chord_bags" / time.strftime("chord_%Y%m%d_%H%M%S"))
+
+
+class FlowRecorder(Node):
+    def __init__(self) -> None:
+        super().__init__("flow_recorder")
+        self.declare_parameter("bag_path", "", ParameterDescriptor(
+            description="directory of the new bag; empty = ~/.ros/chord_bags/chord_<date>_<time>"))
+        self.declare_parameter("storage", "mcap", ParameterDescriptor(
+            description="rosbag2 storage plugin: mcap or sqlite3"))
+        self.declare_parameter("topics", DEFAULT_TOPICS, ParameterDescriptor(
+            description="topics to record; each is subscribed once a publisher shows its type"))
+        self.declare_parameter("discovery_period", 0.5, ParameterDescriptor(
+            description="seconds between looks at the graph for topics not yet subscribed"))
+        path = self.get_parameter("bag_path").value or default_bag_path()
+        storage = self.get_parameter("storage").value
+        self._wanted = set(self.get_parameter("topics").value)
+        period = float(self.get_parameter("discovery_period").value)
+        if period <= 0:
+            raise ChordError(f"discovery_period must be > 0 s, got {period}")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._bag = BagWriter(path, storage=storage).open()
+        self.bag_path = path
+        self._recording: dict[str, object] = {}
+        self.messages_written = 0
+        self.create_timer(period, self._discover)
+        self._discover()
+        self.get_logger().info(f"recording {sorted(self._wanted)} to {path} ({storage})")
+
+    def _discover(self) -> None:
+        for topic, types in self.get_topic_names_and_types():
+            if topic not in self._wanted or topic in self._recording or not types:
+                continue
+            msg_type = types[0]
+            qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE,
+                             durability=QoSDurabilityPolicy.VOLATILE)
+            self._recording[topic] = self.create_subscription(
+                message_class(msg_type), topic,
+                lambda data, t=topic, mt=msg_type: self._record(t, mt, data), qos, raw=True)
+            self.get_logger().info(f"recording {topic} [{msg_type}]")
+
+    def _record(self, topic: str, msg_type: str, data: bytes) -> None:
+        self._bag.write_serialized(topic, msg_type, data, self.get_clock().now().nanoseconds)
+        self.messages_written += 1
+
+    def close(self) -> None:
+        """Finish the bag file (called on shutdown)."""
+        if self._bag is not None:
+            self._bag.close()
+            self._bag = None
+            # the ROS context may already be shut down here, so report on stdout
+            print(f"[flow_recorder] bag closed: {self.bag_path} ({self.messages_written} messages)",
+                  flush=True)
+
+
+def main() -> int:
+    return run_node(FlowRecorder)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""One `main` for every node: init, spin until Ctrl-C / SIGTERM, then close resources cleanly."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+
+def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, threads: int = 2) -> int:
+    """Spin the node built by `make_node`; its `close()` (if any) runs on every exit path."""
+    rclpy.init(args=list(sys.argv if argv is None else argv))
+    node = None
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=threads)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0

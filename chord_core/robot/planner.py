@@ -1,0 +1,306 @@
+"""Flow -> grasp (or push pose) -> certified timed joint trajectory (paper §4.2 "Robot Manipulation").
+
+Sequence: approach (joint quintic) -> descend (straight line) -> close -> follow the flow ->
+hold -> release and retreat when the object ends on the table. Every accepted `Plan` has passed
+`safety.check_trajectory`; anything else is a `PlanRefused` naming a flow frame and a reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from chord_core.errors import ChordError
+from chord_core.flow import Flow
+from chord_core.robot.config import RobotConfig
+from chord_core.robot.grasp import Grasp, GraspProposer, make_grasp_proposer
+from chord_core.robot.model import RobotModel, ee_to_grasp_rotation, grasp_to_ee_rotation, pose_matrix
+from chord_core.robot.safety import PlanRefused, TrajectoryDraft, check_trajectory
+from chord_core.robot.timing import (cartesian_line, quintic_joint_segment, required_time_scale,
+                                     waypoint_velocities)
+from chord_core.robot.trajectory import follow_flow
+
+MODES = ("grasp", "push")
+
+
+@dataclass
+class Plan:
+    """A certified plan (or a refusal report with empty arrays); maps onto chord_msgs/PlanReport."""
+
+    joint_names: tuple[str, ...]
+    times: np.ndarray  # [K] s
+    positions: np.ndarray  # [K, n] rad
+    velocities: np.ndarray  # [K, n] rad/s
+    gripper: np.ndarray  # [K] commanded opening (m)
+    flow_frames: np.ndarray  # [K]
+    phases: list[str]
+    mode: str
+    object_name: str
+    grasp: Grasp | None
+    tracking_errors: np.ndarray  # [T] RMS distance attached points <-> flow (m)
+    planning_time: float
+    time_scale: float = 1.0
+    accepted: bool = True
+    reason: str = ""
+    offending_frame: int = -1
+    fps: float = 0.0
+    object_index: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def max_tracking_error(self) -> float:
+        return float(self.tracking_errors.max()) if self.tracking_errors.size else 0.0
+
+    def follow_times(self) -> np.ndarray:
+        """[T] time at which each flow frame is reached (first waypoint of the frame)."""
+        out = np.zeros(len(self.tracking_errors))
+        follow = [i for i, p in enumerate(self.phases) if p in ("close", "follow")]
+        for i in follow:
+            out[self.flow_frames[i]] = self.times[i]
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write plan.npz (joint names, times, positions, velocities, gripper, flow frames, errors)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            path, joint_names=np.array(self.joint_names, dtype=np.str_), times=self.times,
+            positions=self.positions, velocities=self.velocities, gripper=self.gripper,
+            flow_frames=self.flow_frames, phases=np.array(self.phases, dtype=np.str_),
+            tracking_errors=self.tracking_errors, mode=np.str_(self.mode),
+            accepted=np.bool_(self.accepted), reason=np.str_(self.reason),
+            offending_frame=np.int64(self.offending_frame), planning_time=np.float64(self.planning_time))
+        return path
+
+    @classmethod
+    def refused(cls, error: PlanRefused, joint_names: tuple[str, ...], mode: str, object_name: str,
+                planning_time: float) -> "Plan":
+        """A report of a refusal: no trajectory at all, so nothing unchecked can be executed."""
+        n = len(joint_names)
+        return cls(tuple(joint_names), np.zeros(0), np.zeros((0, n)), np.zeros((0, n)), np.zeros(0),
+                   np.zeros(0, int), [], mode, object_name, None, np.zeros(0), planning_time,
+                   accepted=False, reason=error.reason, offending_frame=error.frame)
+
+
+def certify(model: RobotModel, draft: TrajectoryDraft, **fields) -> Plan:
+    """The only way to an accepted Plan: check every limit, then attach velocities."""
+    check_trajectory(model, draft)
+    return Plan(joint_names=model.joint_names, times=draft.times, positions=draft.positions,
+                velocities=waypoint_velocities(draft.times, draft.positions), gripper=draft.gripper,
+                flow_frames=draft.flow_frames, phases=list(draft.phases), **fields)
+
+
+def select_object(flow: Flow, object_name: str | None) -> int:
+    """The named object's id, else the one whose points the flow moves most (mean peak distance)."""
+    ids = np.unique(flow.object_ids)
+    if object_name:
+        if object_name not in flow.object_names:
+            raise ChordError(f"object '{object_name}' is not in the flow; it has {flow.object_names}")
+        return flow.object_names.index(object_name)
+    motion = [np.linalg.norm(flow.trajectories[:, flow.object_ids == i] - flow.points[flow.object_ids == i],
+                             axis=2).max(axis=0).mean() for i in ids]
+    return int(ids[int(np.argmax(motion))])
+
+
+def attached_points(model: RobotModel, q: np.ndarray, q0: np.ndarray, points: np.ndarray,
+                    push: bool) -> np.ndarray:
+    """[K, M, 3] object points moved by the ee motion since q0 (rigidly, or translation only for push)."""
+    pose0 = model.fk(q0)
+    out = []
+    for qk in q:
+        pose = model.fk(qk)
+        if push:
+            out.append(points + (pose[:3, 3] - pose0[:3, 3]))
+        else:
+            rel = pose @ np.linalg.inv(pose0)
+            out.append(points @ rel[:3, :3].T + rel[:3, 3])
+    return np.array(out)
+
+
+def push_pose(config: RobotConfig, traj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contact ee pose behind the object, opposite the flow's horizontal motion, fingers down with
+    the closing axis across the push (a broad pusher), and the push direction d."""
+    disp = traj.mean(axis=1) - traj[0].mean(axis=0)
+    peak = disp[int(np.argmax(np.linalg.norm(disp[:, :2], axis=1)))]
+    d = np.array([peak[0], peak[1], 0.0])
+    if np.linalg.norm(d) < 1e-3:
+        raise PlanRefused(0, "push mode needs a flow that moves the object across the table; "
+                             "it barely moves horizontally (use --mode grasp)")
+    d /= np.linalg.norm(d)
+    pts = traj[0]
+    c = pts.mean(axis=0)
+    extent = float(((pts - c) @ d).max())
+    z = max(config.table_height + 0.02, min(c[2], pts[:, 2].min() + 0.03))
+    center = c - (extent + config.pusher_radius) * d
+    center[2] = z
+    z_ee = np.array([0.0, 0.0, -1.0])
+    y_ee = np.cross(z_ee, d)
+    rot = np.stack([np.cross(y_ee, z_ee), y_ee, z_ee], axis=1)
+    return pose_matrix(rot, center), d
+
+
+def _segment_times(start: float, count: int, dt: float) -> np.ndarray:
+    return start + dt * np.arange(1, count + 1)
+
+
+def _draft(model: RobotModel, q_start: np.ndarray, descend: np.ndarray, follow_q: np.ndarray,
+           fps: float, open_width: float, release: np.ndarray | None, object_hull: np.ndarray,
+           push: bool) -> tuple[TrajectoryDraft, float]:
+    """Assemble the timed waypoint sequence; returns the draft and the follow time scale."""
+    cfg = model.config
+    vlim = model.velocity_limits * cfg.velocity_scale
+    alim = model.acceleration_limits * cfg.acceleration_scale
+    t_count = len(follow_q)
+    scale = required_time_scale(follow_q, 1.0 / fps, vlim, alim)
+    if scale > cfg.max_time_scale:
+        vel = np.abs(np.diff(follow_q, axis=0)) * fps / vlim
+        frame = int(np.argmax(vel.max(axis=1))) + 1
+        raise PlanRefused(frame, f"the flow is too fast for the arm: meeting the velocity/acceleration "
+                                 f"limits needs slowing it {scale:.1f}x (max_time_scale {cfg.max_time_scale})")
+    segs: list[tuple[str, np.ndarray, float, float, int]] = []  # phase, q, dt, gripper, flow frame
+    approach = quintic_joint_segment(q_start, descend[0], vlim, alim)
+    segs.append(("approach", approach, 0.05, open_width, 0))
+    s = required_time_scale(descend, 0.05, vlim, alim)
+    segs.append(("descend", descend[1:], 0.05 * max(s, 1.0) * 1.2, open_width, 0))
+    grip_closed = 0.0
+    segs.append(("close", np.repeat(descend[-1:], 8, axis=0), 0.1, open_width if push else grip_closed, 0))
+    segs.append(("follow", follow_q[1:], scale / fps, grip_closed, -1))
+    segs.append(("hold", np.repeat(follow_q[-1:], 5, axis=0), 0.1, grip_closed, t_count - 1))
+    if release is not None:
+        if not push:
+            segs.append(("release", np.repeat(follow_q[-1:], 6, axis=0), 0.1, open_width, t_count - 1))
+        s = required_time_scale(release, 0.05, vlim, alim)
+        segs.append(("retreat", release[1:], 0.05 * max(s, 1.0) * 1.2, open_width, t_count - 1))
+
+    times, qs, grip, frames, phases = [np.zeros(1)], [q_start[None]], [open_width], [0], ["approach"]
+    for phase, q, dt, width, frame in segs:
+        if phase == "approach":
+            q = q[1:]
+        times.append(_segment_times(times[-1][-1], len(q), dt))
+        qs.append(q)
+        grip += [width] * len(q)
+        frames += list(range(1, t_count)) if frame < 0 else [frame] * len(q)
+        phases += [phase] * len(q)
+    positions = np.vstack(qs)
+    phases_arr = np.array(phases)
+    q0 = follow_q[0]
+    moving = np.isin(phases_arr, ["close", "follow", "hold"])
+    obj = np.repeat(object_hull[None], len(positions), axis=0)
+    obj[moving] = attached_points(model, positions[moving], q0, object_hull, push)
+    after = np.isin(phases_arr, ["release", "retreat"])
+    if after.any():
+        obj[after] = attached_points(model, follow_q[-1:], q0, object_hull, push)[0]
+    draft = TrajectoryDraft(np.concatenate(times), positions, np.array(grip, float),
+                            np.array(frames, int), phases, obj)
+    return draft, scale
+
+
+def _hull(points: np.ndarray) -> np.ndarray:
+    """Convex hull vertices: the lowest point of any rigid motion of the set is among them."""
+    from scipy.spatial import ConvexHull
+
+    try:
+        return points[ConvexHull(points).vertices]
+    except Exception:  # degenerate (flat or tiny) clouds: keep them all
+        return points
+
+
+def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: RobotModel | None = None,
+              mode: str = "grasp", object_name: str | None = None,
+              proposer: GraspProposer | None = None, q_start: np.ndarray | None = None,
+              max_grasp_tries: int = 3) -> Plan:
+    """Plan a certified trajectory that makes the relevant object follow `flow`; PlanRefused if none."""
+    started = time.perf_counter()
+    if mode not in MODES:
+        raise ChordError(f"unknown plan mode '{mode}'; use one of {MODES}")
+    model = model or RobotModel()
+    cfg = model.config
+    scene = scene or {}
+    oid = select_object(flow, object_name)
+    name = flow.object_names[oid] if oid < len(flow.object_names) else f"object_{oid}"
+    mask = flow.object_ids == oid
+    traj = flow.trajectories[:, mask].astype(float)
+    obj_cloud = np.asarray(scene.get(name, traj[0]), float)
+    others = [flow.trajectories[0, ~mask].astype(float)] + [np.asarray(p, float) for k, p in scene.items() if k != name]
+    others = np.vstack([o.reshape(-1, 3) for o in others])
+    hull = _hull(traj[0])
+    q_start = model.home if q_start is None else np.asarray(q_start, float)
+    rests_at_end = traj[-1][:, 2].min() <= cfg.table_height + 0.01
+    push = mode == "push"
+    fields = dict(mode=mode, object_name=name, fps=flow.fps, object_index=oid)
+
+    if push:
+        contact, d = push_pose(cfg, traj)
+        candidates = [(Grasp(0.0, 0.0, cfg.finger_breadth, 0.008, ee_to_grasp_rotation(contact[:3, :3]),
+                             contact[:3, 3].copy()), contact, -d)]
+    else:
+        proposer = proposer or make_grasp_proposer(cfg)
+        grasps = proposer.propose(obj_cloud, others)
+        if not grasps:
+            raise PlanRefused(0, f"no collision-free grasp on '{name}' within the gripper's "
+                                 f"{cfg.gripper_max_width} m opening")
+        candidates = []
+        flip = np.diag([1.0, -1.0, -1.0])
+        for g in grasps[:max_grasp_tries]:
+            for rot in (g.rotation, g.rotation @ flip):  # the same grasp with the fingers swapped
+                pose = pose_matrix(grasp_to_ee_rotation(rot), g.translation)
+                candidates.append((Grasp(g.score, g.width, g.height, g.depth, rot, g.translation,
+                                         oid), pose, -rot[:, 0]))
+
+    first_refusal: PlanRefused | None = None
+    solved: list = []
+    for grasp, pose, back in candidates:
+        q0 = model.ik(pose, seeds=[q_start])
+        if q0 is None:
+            first_refusal = first_refusal or PlanRefused(0, f"the {'push' if push else 'grasp'} pose at "
+                                                            f"{np.round(pose[:3, 3], 3).tolist()} is unreachable")
+            continue
+        solved.append((float(np.linalg.norm(q0 - q_start)), grasp, pose, back, q0))
+    # fingers-swapped twins: try the one that needs less joint motion first
+    solved.sort(key=lambda s: (-round(s[1].score, 9), s[0]))
+    for _, grasp, pose, back, q0 in solved[:2 * max_grasp_tries]:
+        try:
+            pre = pose.copy()
+            pre[:3, 3] += (cfg.push_gap if push else cfg.pregrasp_distance) * back
+            line, ok = cartesian_line(model, q0, pre)
+            if not ok:
+                raise PlanRefused(0, "the straight approach to the grasp leaves the reachable set")
+            descend = line[::-1]
+            sol = follow_flow(model, q0, traj, flow.fps, push=push)
+            errors = np.sqrt(np.mean(np.sum((attached_points(model, sol.q, q0, traj[0], push) - traj) ** 2,
+                                            axis=2), axis=1))
+            bad = np.flatnonzero(errors > cfg.max_tracking_error)
+            if bad.size:
+                raise PlanRefused(int(bad[0]), f"unreachable: the {'pushed' if push else 'held'} object "
+                                               f"would be {errors[bad[0]] * 100:.1f} cm (RMS) from the flow "
+                                               f"(limit {cfg.max_tracking_error * 100:.1f} cm)")
+            release = None
+            if rests_at_end or push:
+                end = model.fk(sol.q[-1])
+                end[:3, 3] += cfg.retreat_distance * (back if not push else np.array([0, 0, 1.0]))
+                release, ok = cartesian_line(model, sol.q[-1], end)
+                if not ok:
+                    raise PlanRefused(flow.num_frames - 1, "the retreat after release is unreachable")
+            draft, scale = _draft(model, q_start, descend, sol.q, flow.fps,
+                                  0.0 if push else grasp.width, release, hull, push)
+            return certify(model, draft, grasp=grasp, tracking_errors=errors,
+                           planning_time=time.perf_counter() - started, time_scale=scale, **fields)
+        except PlanRefused as refusal:
+            first_refusal = first_refusal or refusal
+    raise first_refusal or PlanRefused(0, "no grasp candidate could be planned")
+
+
+def plan_report(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: RobotModel | None = None,
+                mode: str = "grasp", object_name: str | None = None, **kwargs) -> Plan:
+    """plan_flow, but a refusal comes back as a Plan with accepted=False and no trajectory."""
+    model = model or RobotModel()
+    started = time.perf_counter()
+    try:
+        return plan_flow(flow, scene, model, mode, object_name, **kwargs)
+    except PlanRefused as refusal:
+        oid = select_object(flow, object_name)
+        name = flow.object_names[oid] if oid < len(flow.object_names) else f"object_{oid}"
+        return Plan.refused(refusal, model.joint_names, mode, name, time.perf_counter() - started)

@@ -133,7 +133,7 @@ def push_pose(config: RobotConfig, traj: np.ndarray) -> tuple[np.ndarray, np.nda
     pts = traj[0]
     c = pts.mean(axis=0)
     extent = float(((pts - c) @ d).max())
-    z = max(config.table_height + 0.02, min(c[2], pts[:, 2].min() + 0.03))
+    z = max(config.table_height + 0.02, min(c[2], pts[:, 2].min() + 0.02))  # push low: no tipping
     center = c - (extent + config.pusher_radius) * d
     center[2] = z
     z_ee = np.array([0.0, 0.0, -1.0])

@@ -148,14 +148,16 @@ def load_wan_components(model_dir: Path | str, kind: str, device: torch.device |
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
     kind = normalize_kind(kind)
-    root = check_wan_dir(model_dir, kind)
+    root = Path(model_dir).expanduser()
+    if (root / "model_index.json").is_file():  # a wrong kind is a clearer error than missing files
+        found = detect_wan_kind(root)
+        if found != kind:
+            raise ChordError(f"--model-dir {root} holds a {found} checkpoint, not {kind}; "
+                             f"pass --teacher {found} or point --model-dir at {HF_REPOS[kind]}")
+    root = check_wan_dir(root, kind)
     device = torch.device(device)
     dtype = dtype or default_dtype(device)
     index = read_json(root / "model_index.json")
-    found = detect_wan_kind(root)
-    if found != kind:
-        raise ChordError(f"--model-dir {root} holds a {found} checkpoint, not {kind}; "
-                         f"pass --teacher {found} or point --model-dir at {HF_REPOS[kind]}")
     scheduler_config = read_json(root / "scheduler" / "scheduler_config.json")
 
     def load(cls: Any, subfolder: str, load_dtype: torch.dtype) -> Any:

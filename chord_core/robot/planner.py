@@ -250,12 +250,13 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
                 candidates.append((Grasp(g.score, g.width, g.height, g.depth, rot, g.translation,
                                          oid), pose, -rot[:, 0]))
 
-    first_refusal: PlanRefused | None = None
+    ik_refusal: PlanRefused | None = None  # reported only when no candidate got further
+    plan_refusal: PlanRefused | None = None
     solved: list = []
     for grasp, pose, back in candidates:
         q0 = model.ik(pose, seeds=[q_start])
         if q0 is None:
-            first_refusal = first_refusal or PlanRefused(0, f"the {'push' if push else 'grasp'} pose at "
+            ik_refusal = ik_refusal or PlanRefused(0, f"the {'push' if push else 'grasp'} pose at "
                                                             f"{np.round(pose[:3, 3], 3).tolist()} is unreachable")
             continue
         solved.append((float(np.linalg.norm(q0 - q_start)), grasp, pose, back, q0))
@@ -289,8 +290,8 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
             return certify(model, draft, grasp=grasp, tracking_errors=errors,
                            planning_time=time.perf_counter() - started, time_scale=scale, **fields)
         except PlanRefused as refusal:
-            first_refusal = first_refusal or refusal
-    raise first_refusal or PlanRefused(0, "no grasp candidate could be planned")
+            plan_refusal = plan_refusal or refusal
+    raise plan_refusal or ik_refusal or PlanRefused(0, "no grasp candidate could be planned")
 
 
 def plan_report(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: RobotModel | None = None,

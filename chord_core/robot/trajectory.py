@@ -98,7 +98,9 @@ def follow_flow(model: RobotModel, q0: np.ndarray, trajectories: np.ndarray, fps
     lo, hi = model.lower + margin, model.upper - margin
     soft_lo, soft_hi = lo + 0.05, hi - 0.05
     vel_lim = model.velocity_limits * model.config.velocity_scale
-    dt = 1.0 / fps
+    # time parameterisation may slow the flow by up to max_time_scale; only speed beyond that is
+    # the optimiser's business (the rest is reported as "too fast" by the planner)
+    dt = model.config.max_time_scale / fps
     cache: dict = {}
 
     def evaluate(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,78 @@
+"""200 random flows (rigid and not, reachable and not, slow and fast): every accepted plan is checked
+here, independently of chord_core.robot.safety, against every limit; every refusal names a frame
+inside the flow and a reason."""
+
+import numpy as np
+import pinocchio as pin
+import pytest
+
+from chord_core.robot import scenarios
+from chord_core.robot.grasp import AntipodalSampler
+from chord_core.robot.planner import plan_flow
+from chord_core.robot.safety import PlanRefused
+
+CASES = 200
+
+
+def independent_violations(plan, cfg, urdf_model, urdf_data, flow) -> list[str]:
+    """Brute-force re-check of a returned plan with the full URDF model (fingers included)."""
+    problems = []
+    q, t = plan.positions, plan.times
+    lower, upper = urdf_model.lowerPositionLimit[:7], urdf_model.upperPositionLimit[:7]
+    vmax, amax = urdf_model.velocityLimit[:7], np.array(cfg.acceleration_limits)
+    if np.any(np.diff(t) <= 0):
+        problems.append("times")
+    if np.any(q < lower - 1e-9) or np.any(q > upper + 1e-9):
+        problems.append("position limits")
+    seg_v = np.diff(q, axis=0) / np.diff(t)[:, None]
+    if np.any(np.abs(seg_v) > vmax + 1e-9) or np.any(np.abs(plan.velocities) > vmax + 1e-9):
+        problems.append("velocity limits")
+    padded = np.vstack([np.zeros((1, 7)), seg_v, np.zeros((1, 7))])
+    dt = np.diff(t)
+    span = np.concatenate([[dt[0]], (dt[:-1] + dt[1:]) / 2, [dt[-1]]])
+    if np.any(np.abs(np.diff(padded, axis=0) / span[:, None]) > amax + 1e-9):
+        problems.append("acceleration limits")
+    if np.any(plan.gripper > cfg.gripper_max_width) or (plan.grasp and plan.grasp.width > cfg.gripper_max_width):
+        problems.append("gripper width")
+    lo, hi = np.array(cfg.workspace_min), np.array(cfg.workspace_max)
+    ee_id = urdf_model.getFrameId(cfg.ee_frame)
+    link_ids = [urdf_model.getFrameId(n) for n in ("panda_link4", "panda_link6", "panda_hand",
+                                                   "panda_leftfinger", "panda_rightfinger")]
+    for qk, wk in zip(q, plan.gripper):
+        pin.framesForwardKinematics(urdf_model, urdf_data, np.concatenate([qk, [wk / 2, wk / 2]]))
+        ee = urdf_data.oMf[ee_id]
+        if np.any(ee.translation < lo - 1e-9) or np.any(ee.translation > hi + 1e-9):
+            problems.append("workspace")
+        tip = ee.translation + 0.007 * ee.rotation[:, 2]  # fingertips end 7 mm past the ee frame
+        heights = [tip[2]] + [urdf_data.oMf[i].translation[2] for i in link_ids]
+        if min(heights) < cfg.table_height:
+            problems.append("support plane")
+    if plan.max_tracking_error > cfg.max_tracking_error:
+        problems.append("tracking")
+    if len(plan.tracking_errors) != flow.num_frames:
+        problems.append("tracking error count")
+    return sorted(set(problems))
+
+
+def test_random_flows_give_safe_plans_or_reasoned_refusals(panda):
+    urdf_model = pin.buildModelFromUrdf(panda.config.resolved_urdf())
+    urdf_data = urdf_model.createData()
+    proposer = AntipodalSampler(panda.config, num_samples=40, approach_angles=6, max_grasps=4)
+    accepted = refused = 0
+    failures = []
+    for seed in range(CASES):
+        case = scenarios.random_flow_case(seed)
+        try:
+            plan = plan_flow(case.flow, case.scene, panda, case.mode, proposer=proposer, max_grasp_tries=1)
+        except PlanRefused as refusal:
+            refused += 1
+            if not (0 <= refusal.frame < case.flow.num_frames and len(refusal.reason) > 10):
+                failures.append((seed, f"bad refusal {refusal.frame} {refusal.reason!r}"))
+            continue
+        accepted += 1
+        problems = independent_violations(plan, panda.config, urdf_model, urdf_data, case.flow)
+        if problems:
+            failures.append((seed, problems))
+    assert not failures, failures[:5]
+    # the mix matters: both outcomes must be exercised for the test to mean anything
+    assert accepted >= 30 and refused >= 30, (accepted, refused)

@@ -1,0 +1,46 @@
+"""Flow following: an exactly rigid, reachable flow is tracked to < 1 mm over all points; flows the
+arm cannot follow are refused with the first failing frame and the reason."""
+
+import numpy as np
+import pytest
+
+from chord_core.flow import Flow
+from chord_core.robot import scenarios
+from chord_core.robot.grasp import AntipodalSampler
+from chord_core.robot.planner import attached_points, plan_flow, plan_report
+from chord_core.robot.safety import PlanRefused
+
+
+def test_exactly_rigid_flow_is_tracked_below_one_millimetre(panda):
+    case = scenarios.lift_and_move(t_count=15, n=300)
+    plan = plan_flow(case.flow, case.scene, panda, "grasp")
+    follow = [i for i, p in enumerate(plan.phases) if p in ("close", "follow")]
+    frame_q = {}
+    for i in follow:
+        frame_q.setdefault(int(plan.flow_frames[i]), plan.positions[i])
+    q = np.array([frame_q[t] for t in range(case.flow.num_frames)])
+    moved = attached_points(panda, q, q[0], case.flow.points.astype(float), push=False)
+    err = np.linalg.norm(moved - case.flow.trajectories, axis=2)  # brute force, every point
+    assert err.max() < 1e-3
+    assert plan.max_tracking_error < 1e-3
+
+
+def test_flow_leaving_reach_is_refused_at_the_first_unreachable_frame(panda):
+    pts = scenarios.box_cloud((0.05, 0.05, 0.06), (0.5, 0.0), 300)
+    s = np.linspace(0, 1, 11)
+    trans = np.stack([0.8 * s, np.zeros_like(s), 0.1 * s], axis=1)  # carried to x = 1.3 m
+    flow = Flow(scenarios.rigid_flow(pts, trans, np.zeros((11, 3))), np.zeros(300, np.int32), 5.0,
+                "carry it away", ["box"])
+    with pytest.raises(PlanRefused) as info:
+        plan_flow(flow, {"box": pts}, panda, "grasp")
+    assert 1 <= info.value.frame <= 10
+    assert "unreachable" in info.value.reason or "workspace" in info.value.reason
+    report = plan_report(flow, {"box": pts}, panda, "grasp")
+    assert not report.accepted and report.positions.size == 0 and report.offending_frame >= 1
+
+
+def test_too_fast_flow_is_refused_with_the_fastest_frame(panda):
+    case = scenarios.lift_and_move(t_count=11, n=200, fps=200.0)  # 15 cm in 50 ms
+    with pytest.raises(PlanRefused, match="too fast") as info:
+        plan_flow(case.flow, case.scene, panda, "grasp", proposer=AntipodalSampler(panda.config, num_samples=60))
+    assert 1 <= info.value.frame <= 10

@@ -84,7 +84,8 @@ def build_tiny_wan(directory: Path | str, kind: str = "i2v-a14b", seed: int = 0)
         common = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
                       scheduler=scheduler, transformer=transformer())
         if i2v:
-            pipe = WanImageToVideoPipeline(transformer_2=transformer(), boundary_ratio=0.9, **common)
+            pipe = WanImageToVideoPipeline(transformer_2=transformer(), boundary_ratio=0.9,
+                                           **common)
         else:
             pipe = WanPipeline(expand_timesteps=True, **common)
         pipe.save_pretrained(directory)

@@ -171,7 +171,8 @@ class WanTeacher:
         """The transformer diffusers would run at this noise level (A14B: high/low-noise expert)."""
         if self.transformer_2 is None or self.boundary_timestep is None:
             return self.transformer
-        return self.transformer if self.timestep(tau) >= self.boundary_timestep else self.transformer_2
+        high_noise = self.timestep(tau) >= self.boundary_timestep
+        return self.transformer if high_noise else self.transformer_2
 
     def _check_query(self, z_tau: Tensor, tau: float, cond: Conditioning) -> None:
         if self.prompt_embeds is None:
@@ -181,11 +182,12 @@ class WanTeacher:
         if not isinstance(cond, WanConditioning) or cond.latents is None:
             raise ChordError(f"{self.name}: cond must come from this teacher's condition()")
         if z_tau.ndim != 5 or z_tau.shape[1] != self.geometry.latent_channels:
-            raise ChordError(f"z_tau must be [B, {self.geometry.latent_channels}, F', h, w] latents "
-                             f"from encode(), got {tuple(z_tau.shape)}")
+            raise ChordError(f"z_tau must be [B, {self.geometry.latent_channels}, F', h, w] "
+                             f"latents from encode(), got {tuple(z_tau.shape)}")
         frames = (cond.num_frames - 1) // self.geometry.temporal_factor + 1
         _, _, h, w = cond.latents.shape[1:]
-        if tuple(z_tau.shape[2:]) != (frames, h, w) or cond.latents.shape[0] not in (1, z_tau.shape[0]):
+        batch_ok = cond.latents.shape[0] in (1, z_tau.shape[0])
+        if tuple(z_tau.shape[2:]) != (frames, h, w) or not batch_ok:
             raise ChordError(f"z_tau {tuple(z_tau.shape)} does not match the conditioning (built "
                              f"for batch {cond.latents.shape[0]}, {cond.num_frames} frames, "
                              f"latent {h}x{w}); call condition() for this camera batch")
@@ -245,7 +247,8 @@ def first_frame_mask(batch: int, num_frames: int, temporal_factor: int, height: 
     per_pixel = torch.zeros(num_frames + temporal_factor - 1)
     per_pixel[:temporal_factor] = 1.0
     grouped = per_pixel.view(-1, temporal_factor).t()  # [temporal_factor, F']
-    return grouped.view(1, temporal_factor, -1, 1, 1).expand(batch, -1, -1, height, width).to(device)
+    mask = grouped.view(1, temporal_factor, -1, 1, 1)
+    return mask.expand(batch, -1, -1, height, width).to(device)
 
 
 class WanTI2VTeacher(WanTeacher):

@@ -21,7 +21,8 @@ from chord_core.errors import ChordError
 I2V_A14B = "wan-i2v-a14b"
 TI2V_5B = "wan-ti2v-5b"
 WAN_KINDS: tuple[str, ...] = (I2V_A14B, TI2V_5B)
-HF_REPOS = {I2V_A14B: "Wan-AI/Wan2.2-I2V-A14B-Diffusers", TI2V_5B: "Wan-AI/Wan2.2-TI2V-5B-Diffusers"}
+HF_REPOS = {I2V_A14B: "Wan-AI/Wan2.2-I2V-A14B-Diffusers",
+            TI2V_5B: "Wan-AI/Wan2.2-TI2V-5B-Diffusers"}
 
 _DIFFUSERS_WEIGHTS = "diffusion_pytorch_model"
 _TRANSFORMERS_WEIGHTS = "model"
@@ -73,7 +74,8 @@ def missing_wan_files(model_dir: Path | str, kind: str) -> list[str]:
                 "tokenizer/tokenizer_config.json"):
         if not (root / rel).is_file():
             missing.append(rel)
-    if not any((root / "tokenizer" / name).is_file() for name in ("tokenizer.json", "spiece.model")):
+    tokenizer_files = ("tokenizer.json", "spiece.model")
+    if not any((root / "tokenizer" / name).is_file() for name in tokenizer_files):
         missing.append("tokenizer/tokenizer.json (or tokenizer/spiece.model)")
     for component, stem in _component_dirs(kind).items():
         folder = root / component
@@ -171,7 +173,8 @@ def load_wan_components(model_dir: Path | str, kind: str, device: torch.device |
 
     vae = load(AutoencoderKLWan, "vae", vae_dtype or dtype)
     transformer = load(WanTransformer3DModel, "transformer", dtype)
-    transformer_2 = load(WanTransformer3DModel, "transformer_2", dtype) if kind == I2V_A14B else None
+    transformer_2 = (load(WanTransformer3DModel, "transformer_2", dtype) if kind == I2V_A14B
+                     else None)
     components = WanComponents(kind, root, device, dtype, vae, transformer, transformer_2,
                                scheduler_config, index.get("boundary_ratio"),
                                bool(index.get("expand_timesteps", False)))
@@ -186,11 +189,14 @@ def _check_consistent(c: WanComponents) -> None:
         if model is None:
             continue
         cfg = model.config
-        expected_in = 2 * z_dim + c.vae.config.scale_factor_temporal if c.kind == I2V_A14B else z_dim
+        # I2V: [noisy z | temporal_factor mask channels | condition z]; TI2V: z only.
+        mask_channels = c.vae.config.scale_factor_temporal
+        expected_in = 2 * z_dim + mask_channels if c.kind == I2V_A14B else z_dim
         if cfg.in_channels != expected_in or cfg.out_channels != z_dim:
             raise ChordError(f"{c.model_dir / name}/config.json has in/out channels "
-                             f"{cfg.in_channels}/{cfg.out_channels}, expected {expected_in}/{z_dim} "
-                             f"for {c.kind} with a {z_dim}-channel VAE; the directory mixes models")
+                             f"{cfg.in_channels}/{cfg.out_channels}, expected "
+                             f"{expected_in}/{z_dim} for {c.kind} with a {z_dim}-channel VAE; "
+                             "the directory mixes models")
         if cfg.image_dim is not None:
             raise ChordError(f"{c.model_dir / name} expects CLIP image embeddings (Wan 2.1 I2V); "
                              "only Wan 2.2 I2V-A14B and TI2V-5B are supported")

@@ -55,6 +55,15 @@ def test_wrong_kind_for_directory_is_refused(tiny_ti2v_dir: Path) -> None:
         load_teacher("wan-i2v-a14b", tiny_ti2v_dir.parent / tiny_ti2v_dir.name, "cpu")
 
 
+def test_mixed_components_are_refused(tmp_path: Path, tiny_i2v_dir: Path,
+                                      tiny_ti2v_dir: Path) -> None:
+    mixed = Path(shutil.copytree(tiny_i2v_dir, tmp_path / "mixed"))
+    shutil.rmtree(mixed / "vae")
+    shutil.copytree(tiny_ti2v_dir / "vae", mixed / "vae")  # 48-channel VAE under A14B experts
+    with pytest.raises(ChordError, match="expected 100/48 .*mixes models"):
+        load_teacher("wan-i2v-a14b", mixed, "cpu")
+
+
 def test_unknown_kind_is_refused(tiny_ti2v_dir: Path) -> None:
     with pytest.raises(ChordError, match="not a Wan teacher"):
         load_teacher("sora", tiny_ti2v_dir, "cpu")

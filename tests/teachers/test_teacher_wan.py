@@ -248,7 +248,8 @@ def test_loaded_teachers_follow_interface_and_configs(tiny_ti2v_dir: Path, i2v_t
         assert teacher.flow_shift == TINY_FLOW_SHIFT[kind]  # read from scheduler_config.json
         assert teacher.dtype == torch.float32
     assert i2v_teacher.geometry.height_multiple == 16 and i2v_teacher.geometry.latent_channels == 16
-    assert ti2v_teacher.geometry.height_multiple == 32 and ti2v_teacher.geometry.latent_channels == 48
+    assert ti2v_teacher.geometry.height_multiple == 32
+    assert ti2v_teacher.geometry.latent_channels == 48
     assert ti2v_teacher.transformer_2 is None and ti2v_teacher.boundary_timestep is None
     auto = load_teacher(None, tiny_ti2v_dir, "cpu", flow_shift=7.0)
     assert auto.name == "wan-ti2v-5b" and auto.flow_shift == 7.0

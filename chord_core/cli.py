@@ -18,7 +18,7 @@ COMMANDS: dict[str, str] = {
     "info": "chord_core.flow_info",
     "plan": "chord_core.robot.plan_cli",
 }
-BENCHMARKS: dict[str, str] = {"planner": "chord_core.robot.bench_planner"}
+BENCHMARKS: dict[str, str] = {"render": "chord_core.bench_render", "planner": "chord_core.robot.bench_planner"}
 
 
 def _add_module_parsers(subparsers: argparse._SubParsersAction, registry: dict[str, str]) -> None:

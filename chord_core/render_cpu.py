@@ -142,27 +142,26 @@ def _rasterize_chunk(means, quats, scales, opacities, colors, viewmats, Ks, widt
         sigma = _sigma(conic[gauss], means2d[gauss], px, py)
         alpha = torch.clamp(opacities.reshape(-1)[gauss] * torch.exp(-sigma), max=ALPHA_MAX)
         keep = (sigma >= 0) & (alpha >= ALPHA_THRESHOLD)
-        gauss, px, py = gauss[keep], px[keep], py[keep]
+        gauss, px, py, alpha = gauss[keep], px[keep], py[keep], alpha[keep]
         # Sort pairs by (pixel, depth rank); ranks from a stable depth sort per camera.
         order = torch.argsort(depth.detach(), dim=1, stable=True)
         rank = torch.empty_like(order)
         rank.scatter_(1, order, torch.arange(n).expand(cams, n).contiguous())
         cam = torch.div(gauss, n, rounding_mode="floor")
         pixel = (cam * height + py) * width + px
-        key = pixel * n + rank.reshape(-1)[gauss]
-        perm = torch.argsort(key)
-        gauss, pixel, px, py = gauss[perm], pixel[perm], px[perm], py[perm]
-        _, seg_counts = torch.unique_consecutive(pixel, return_counts=True)
-        seg_start = torch.cumsum(seg_counts, 0) - seg_counts
+        perm = torch.argsort(pixel * n + rank.reshape(-1)[gauss])
+        gauss, pixel, px, py, alpha = gauss[perm], pixel[perm], px[perm], py[perm], alpha[perm]
+        # Drop pairs behind the saturation point (always a suffix of their pixel's list), so
+        # the differentiable pass only sees contributing pairs; kept pairs' T is unchanged.
+        seg_counts = torch.unique_consecutive(pixel, return_counts=True)[1]
+        include = _segmented_log_transmittance(torch.log1p(-alpha.double()), seg_counts)[0] > math.log(TRANSMITTANCE_MIN)
+        gauss, pixel, px, py = gauss[include], pixel[include], px[include], py[include]
+        seg_counts = torch.unique_consecutive(pixel, return_counts=True)[1]
     sigma = _sigma(conic[gauss], means2d[gauss], px, py)
     alpha = torch.clamp(opacities.reshape(-1)[gauss] * torch.exp(-sigma), max=ALPHA_MAX)
     log_1m = torch.log1p(-alpha.double())
-    csum = torch.cumsum(log_1m, 0)
-    base = torch.repeat_interleave(csum[seg_start] - log_1m[seg_start], seg_counts)
-    log_t_incl = csum - base
-    with torch.no_grad():
-        include = log_t_incl > math.log(TRANSMITTANCE_MIN)
-    weight = (alpha * torch.exp(log_t_incl - log_1m).to(alpha.dtype)) * include
+    log_t_excl = _segmented_log_transmittance(log_1m, seg_counts)[1]
+    weight = alpha * torch.exp(log_t_excl).to(alpha.dtype)
     values = torch.cat((colors.reshape(-1, channels_n)[gauss], torch.ones_like(alpha)[:, None],
                         depth.reshape(-1)[gauss][:, None]), 1) * weight[:, None]
     out = torch.zeros(cams * height * width, channels_n + 2, dtype=values.dtype)
@@ -175,3 +174,12 @@ def _sigma(conic: torch.Tensor, means2d: torch.Tensor, px: torch.Tensor, py: tor
     dx = px.to(means2d.dtype) + 0.5 - means2d[:, 0]
     dy = py.to(means2d.dtype) + 0.5 - means2d[:, 1]
     return 0.5 * (conic[:, 0] * dx * dx + conic[:, 2] * dy * dy) + conic[:, 1] * dx * dy
+
+
+def _segmented_log_transmittance(log_1m: torch.Tensor, seg_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inclusive and exclusive log T within each pixel's contiguous, depth-sorted segment."""
+    csum = torch.cumsum(log_1m, 0)
+    seg_start = torch.cumsum(seg_counts, 0) - seg_counts
+    base = torch.repeat_interleave(csum[seg_start] - log_1m[seg_start], seg_counts)
+    incl = csum - base
+    return incl, incl - log_1m

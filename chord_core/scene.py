@@ -156,6 +156,16 @@ class SceneObject:
             self._kdtree = cKDTree(self.source_points)
         return self._kdtree.query(x)[0].astype(np.float32)
 
+    def unsigned_distance(self, x: np.ndarray) -> np.ndarray:
+        """|φ(x)| [M] — cheaper than the signed query for meshes (no inside test)."""
+        if self.mesh is None:
+            return self.distance(x)
+        self.distance(np.zeros((1, 3), dtype=np.float32))  # builds the raycasting scene once
+        import open3d as o3d
+
+        query = o3d.core.Tensor(np.asarray(x, dtype=np.float32).reshape(-1, 3), dtype=o3d.core.Dtype.Float32)
+        return self._raycast.compute_distance(query).numpy()
+
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return self.source_points.min(0), self.source_points.max(0)
 
@@ -163,7 +173,7 @@ class SceneObject:
         """Uniform voxel centres with |φ| ≤ τ, voxel size bisected so |S| ≈ target (§3.4, A.1)."""
         from chord_core.regularize import near_surface_voxels
 
-        return near_surface_voxels(self.distance, *self.bounds(), target=target, tolerance=tolerance)
+        return near_surface_voxels(self.unsigned_distance, *self.bounds(), target=target, tolerance=tolerance)
 
     def control_point_candidates(self, target: int = 7500) -> np.ndarray:
         """Voxel centres inside the object, I = {x | φ(x) ≤ 0} (A.1), at the ARAP voxel size.

@@ -1,0 +1,91 @@
+"""ARAP (Eq. 13), temporal (Eq. 12), TV-3D and the near-surface voxel-size search."""
+
+import numpy as np
+import open3d as o3d
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from chord_core.errors import ChordError
+from chord_core.regularize import (arap_loss, arap_neighbours, near_surface_voxels, temporal_loss,
+                                   tv3d_loss)
+
+
+def _samples(n=300, seed=0):
+    return torch.tensor(np.random.default_rng(seed).uniform(-0.5, 0.5, (n, 3)))
+
+
+def test_arap_is_zero_for_rigid_motions():
+    rest = _samples()
+    nbrs = arap_neighbours(rest)
+    rots = torch.tensor(Rotation.random(4, random_state=1).as_matrix())
+    moved = torch.einsum("fij,sj->fsi", rots, rest) + torch.randn(4, 1, 3, dtype=torch.float64)
+    assert arap_loss(rest, moved, nbrs, reduction="sum").item() < 1e-20
+
+
+def test_arap_is_positive_for_a_shear():
+    rest = _samples()
+    nbrs = arap_neighbours(rest)
+    shear = torch.tensor([[1.0, 0.4, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    loss = arap_loss(rest, (rest @ shear.T)[None], nbrs)
+    assert loss.item() > 1e-4
+
+
+def test_arap_matches_per_point_scipy_alignment():
+    rest = _samples(60, seed=2)
+    nbrs = arap_neighbours(rest, k=10)
+    deformed = (rest + 0.1 * torch.sin(3 * rest))[None]
+    got = arap_loss(rest, deformed, nbrs, reduction="sum").item()
+    total = 0.0
+    r, d = rest.numpy(), deformed[0].numpy()
+    for x in range(len(r)):
+        e0 = r[x] - r[nbrs[x].numpy()]
+        et = d[x] - d[nbrs[x].numpy()]
+        rot, _ = Rotation.align_vectors(e0, et)  # argmin_R sum |e0 - R et|^2
+        total += float(np.sum((e0 - rot.apply(et)) ** 2))
+    assert got == pytest.approx(total, rel=1e-8)
+
+
+def test_arap_gradient_flows_to_deformed_points_only():
+    rest = _samples(50)
+    nbrs = arap_neighbours(rest)
+    deformed = (rest * torch.tensor([1.2, 1.0, 0.9], dtype=torch.float64))[None].requires_grad_(True)
+    arap_loss(rest, deformed, nbrs).backward()
+    assert deformed.grad.abs().max() > 0
+
+
+def test_temporal_loss_is_eq12_sum_of_squared_flow():
+    flow = torch.randn(3, 5, 4, 3, dtype=torch.float64)
+    assert temporal_loss(flow, reduction="sum").item() == pytest.approx(sum(float(v @ v) for v in flow.reshape(-1, 3)))
+    assert temporal_loss(flow).item() == pytest.approx(float((flow**2).sum()) / 60)
+
+
+def test_tv3d_matches_loop():
+    traj = torch.randn(5, 7, 3, dtype=torch.float64)
+    expected = sum(float(np.abs(traj[t, i] - traj[t - 1, i]).sum()) for t in range(1, 5) for i in range(7)) / (7 * 4)
+    assert tv3d_loss(traj).item() == pytest.approx(expected)
+    assert tv3d_loss(traj[:1]).item() == 0.0
+
+
+def _distance(mesh):
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh))
+    return lambda x: scene.compute_distance(o3d.core.Tensor(x.astype(np.float32))).numpy()
+
+
+@pytest.mark.parametrize("name,mesh", [
+    ("thin", o3d.geometry.TriangleMesh.create_box(0.4, 0.3, 0.003)),
+    ("big", o3d.geometry.TriangleMesh.create_sphere(1.5, resolution=40)),
+    ("tiny", o3d.geometry.TriangleMesh.create_box(0.01, 0.01, 0.01)),
+])
+def test_near_surface_search_lands_in_range(name, mesh):
+    verts = np.asarray(mesh.vertices)
+    dist = _distance(mesh)
+    points, size = near_surface_voxels(dist, verts.min(0), verts.max(0))
+    assert 6750 <= len(points) <= 8250, (name, len(points))
+    assert np.all(dist(points) <= size + 1e-6)  # every sample lies in the band
+
+
+def test_arap_single_sample_is_refused():
+    with pytest.raises(ChordError, match="single point"):
+        arap_neighbours(np.zeros((1, 3)))

@@ -117,7 +117,7 @@ def push_across(t_count: int = 41, n: int = 2000, fps: float = 10.0) -> Scenario
 BENCH_SCENARIOS = {"lift_and_move": lift_and_move, "pour": pour, "push_across": push_across}
 
 
-def random_flow_case(seed: int, t_count: int = 8, n: int = 60, fps: float = 10.0) -> Scenario:
+def random_flow_case(seed: int, t_count: int = 8, n: int = 200, fps: float = 10.0) -> Scenario:
     """A random property-test case: a small box somewhere near (or out of) reach, moved by a random
     rigid motion (sometimes large, sometimes non-rigid) with a random speed; some are unreachable."""
     rng = np.random.default_rng(seed)

@@ -10,12 +10,12 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=["chord_core", "chord_core.*", "chord_ros", "chord_ros.*"]),
-    package_data={"chord_core": ["data/*", "data/**/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
         (f"share/{package_name}/launch", glob("launch/*.py")),
         (f"share/{package_name}/config", glob("config/*.yaml")),
+        (f"share/{package_name}/config/presets", glob("config/presets/*.yaml")),
     ],
     install_requires=["numpy", "scipy", "PyYAML"],
     zip_safe=False,

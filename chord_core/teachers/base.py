@@ -13,7 +13,7 @@ A pixel-space teacher (the reference teacher: ``encode`` is the identity, veloci
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -96,9 +96,10 @@ class Teacher(Protocol):
     def encode(self, video: Tensor) -> Tensor:
         """``[B, 3, F, H, W]`` video in [0, 1] (differentiable) -> normalised latents ``z``."""
 
-    def condition(self, first_frame: Tensor, num_frames: int) -> Conditioning:
+    def condition(self, first_frame: Tensor, num_frames: int, cameras: Any = None) -> Conditioning:
         """Conditioning from the frozen frame-0 render ``[B, 3, H, W]`` in [0, 1] (no grad) for a
-        video of ``num_frames`` frames."""
+        video of ``num_frames`` frames; ``cameras`` (the batch's ``Cameras``) matter only to the
+        reference teacher, which renders its known target for them."""
 
     def velocity(self, z_tau: Tensor, tau: float, cond: Conditioning,
                  guidance_scale: float) -> Tensor:

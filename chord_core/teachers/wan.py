@@ -212,7 +212,7 @@ class WanI2VTeacher(WanTeacher):
     name = I2V_A14B
 
     @torch.no_grad()
-    def condition(self, first_frame: Tensor, num_frames: int) -> WanConditioning:
+    def condition(self, first_frame: Tensor, num_frames: int, cameras: object = None) -> WanConditioning:
         """Mask + latents of ``[frame 0, zeros...]`` as WanImageToVideoPipeline.prepare_latents."""
         check_image(first_frame, self.geometry)
         self.geometry.check_size(num_frames, first_frame.shape[2], first_frame.shape[3],
@@ -257,7 +257,7 @@ class WanTI2VTeacher(WanTeacher):
     name = TI2V_5B
 
     @torch.no_grad()
-    def condition(self, first_frame: Tensor, num_frames: int) -> WanConditioning:
+    def condition(self, first_frame: Tensor, num_frames: int, cameras: object = None) -> WanConditioning:
         """Normalised latents of frame 0 alone (``WanImageToVideoPipeline`` expand_timesteps)."""
         check_image(first_frame, self.geometry)
         self.geometry.check_size(num_frames, first_frame.shape[2], first_frame.shape[3],

@@ -1,0 +1,107 @@
+"""The reference teacher: the ideal rectified-flow velocity for a *known* target motion.
+
+For a data distribution concentrated on one target video x*, the rectified-flow velocity at
+z_τ = (1−τ)x* + τε is v = ε − x* = (z_τ − x*)/τ, so the W-RFSDS gradient (Eq. 3) becomes
+v − ε + z = (z − x*)/τ. The teacher renders x* from the ground-truth deformed scene for the
+cameras the loop samples. It exercises every part of CHORD except the learned video prior and
+makes motion recovery measurable on a CPU. It is a test and benchmark instrument: it ignores
+the prompt and is labelled "reference" wherever its results appear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from torch import Tensor
+
+from chord_core.cameras import Cameras
+from chord_core.errors import ChordError
+from chord_core.geometry import quat_multiply, rotmat_to_quat
+from chord_core.reference_motion import ReferenceMotion
+from chord_core.render import render
+from chord_core.scene import Gaussians, Scene
+from chord_core.sds import DEFAULT_FLOW_SHIFT
+from chord_core.teachers.base import Conditioning, VideoGeometry
+
+
+@dataclass
+class ReferenceConditioning(Conditioning):
+    """target: x* [B, 3, F, H, W], the ground-truth video for the sampled cameras."""
+
+    target: Tensor | None = None
+
+
+def gaussian_labels(scene: Scene, labels: np.ndarray) -> np.ndarray:
+    """Part label [N] of every scene Gaussian: that of its nearest source point in its object."""
+    counts = [len(o.source_points) for o in scene.objects]
+    if sum(counts) != len(labels):
+        raise ChordError(f"reference motion labels {len(labels)} points, the scene has {sum(counts)}; "
+                         "labels refer to the concatenated points of the scene files in order")
+    out, start = [], 0
+    for obj, count in zip(scene.objects, counts):
+        tree = cKDTree(obj.source_points)
+        nearest = tree.query(obj.gaussians.means.detach().cpu().numpy())[1]
+        out.append(labels[start:start + count][nearest])
+        start += count
+    return np.concatenate(out)
+
+
+class ReferenceTeacher:
+    """Known-target teacher in pixel space (encode = identity), see the module docstring."""
+
+    name = "reference"
+    is_reference = True
+    geometry = VideoGeometry(temporal_factor=1, spatial_factor=1, patch_size=(1, 1, 1), latent_channels=3)
+
+    def __init__(self, scene: Scene, motion: ReferenceMotion, num_frames: int,
+                 flow_shift: float = DEFAULT_FLOW_SHIFT, background: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                 device: str | torch.device = "cpu") -> None:
+        self.flow_shift = flow_shift
+        self.background = background
+        self.motion = motion.resampled(num_frames)
+        gaussians = scene.gaussians.to(device)
+        labels = torch.as_tensor(gaussian_labels(scene, self.motion.labels), device=device)
+        tf = torch.as_tensor(self.motion.transforms, dtype=torch.float32, device=device)[:, labels]  # [F,N,4,4]
+        means = torch.einsum("fnij,nj->fni", tf[..., :3, :3], gaussians.means) + tf[..., :3, 3]
+        quats = quat_multiply(rotmat_to_quat(tf[..., :3, :3]), gaussians.quats[None].expand(num_frames, -1, -1))
+        self._gaussians = gaussians
+        self._means, self._quats = means, quats  # ground truth per frame [F, N, ...]
+        self.prompt = ""
+
+    def set_prompt(self, prompt: str, negative_prompt: str | None = None) -> None:
+        """Recorded for the summary only: the reference target does not depend on text."""
+        self.prompt = prompt
+
+    def encode(self, video: Tensor) -> Tensor:
+        """Pixel space: the latents are the video itself [B, 3, F, H, W]."""
+        return video
+
+    def latent_shape(self, batch: int, frames: int, height: int, width: int) -> tuple[int, int, int, int, int]:
+        return self.geometry.latent_shape(batch, frames, height, width)
+
+    @torch.no_grad()
+    def target_video(self, cameras: Cameras) -> Tensor:
+        """x* [B, 3, F, H, W]: the ground-truth deformed scene seen by each camera."""
+        frames = self._means.shape[0]
+        batch = len(cameras)
+        cams = Cameras(cameras.viewmats.repeat_interleave(frames, 0), cameras.Ks.repeat_interleave(frames, 0),
+                       cameras.width, cameras.height)
+        g = self._gaussians.replace(means=self._means.repeat(batch, 1, 1), quats=self._quats.repeat(batch, 1, 1))
+        rgb = render(g, cams, background=self.background).rgb  # [B*F, H, W, 3]
+        return rgb.reshape(batch, frames, cameras.height, cameras.width, 3).permute(0, 4, 1, 2, 3)
+
+    def condition(self, first_frame: Tensor, num_frames: int, cameras: Cameras | None = None) -> ReferenceConditioning:
+        if cameras is None:
+            raise ChordError("the reference teacher needs the sampled cameras to render its target")
+        if num_frames != self._means.shape[0]:
+            raise ChordError(f"reference teacher built for {self._means.shape[0]} frames, asked for {num_frames}")
+        return ReferenceConditioning(target=self.target_video(cameras))
+
+    def velocity(self, z_tau: Tensor, tau: float, cond: ReferenceConditioning, guidance_scale: float) -> Tensor:
+        """v = (z_τ − x*)/τ, the exact velocity toward the target; guidance has nothing to scale."""
+        if cond.target is None or cond.target.shape != z_tau.shape:
+            raise ChordError("reference conditioning does not match the latents; call condition() first")
+        return (z_tau - cond.target) / tau

@@ -1,0 +1,189 @@
+"""The distillation loop: reference-teacher gradient, resume, cancel, NaN stop, recovery, tiny Wan."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from chord_core.cameras import orbit_cameras
+from chord_core.errors import ChordError
+from chord_core.optimize import Distiller, export_flow, log_linear
+from chord_core.presets import Preset
+from chord_core.reference_motion import end_point_error
+from chord_core.scenarios import make_scenario
+from chord_core.scene import scene_from_scans
+from chord_core.sds import sds_step
+from chord_core.teachers.reference import ReferenceTeacher
+
+
+def tiny_preset(**changes) -> Preset:
+    base = Preset(name="tiny", teacher="reference", device="cpu", width=32, height=32, frames=5, fps=4.0,
+                  batch_cameras=1, iterations=6, gaussians_per_object=300, num_coarse=6, num_fine=12,
+                  neighbours=3, fine_tau=0.8, split_iteration=3, split_fraction=0.75,
+                  lr_deformation=[1e-2, 1e-3], lr_rotation=[5e-3, 5e-4], lr_scale=[5e-3, 5e-4],
+                  arap_samples=300, checkpoint_every=2)
+    return base.replace(**changes)
+
+
+@pytest.fixture(scope="module")
+def box():
+    scenario = make_scenario("rigid_box", frames=5, points=800)
+    return scenario, scene_from_scans(scenario.scans, 300)
+
+
+def test_reference_w_rfsds_gradient_is_analytic(box):
+    """With the ideal velocity (z_τ − x*)/τ, Eq. 3 reduces to (z − x*)/τ."""
+    scenario, scene = box
+    teacher = ReferenceTeacher(scene, scenario.motion, 5)
+    centre, radius = scene.bounding_sphere()
+    cams = orbit_cameras(centre, radius, 2, 32, 32, seed=1)
+    z = torch.rand(2, 3, 5, 32, 32, requires_grad=True)
+    cond = teacher.condition(z[:, :, 0].detach(), 5, cameras=cams)
+    step = sds_step(teacher, z, 0.4, cond, 12.0, torch.Generator().manual_seed(0))
+    expected = (z.detach() - cond.target) / 0.4
+    torch.testing.assert_close(step.grad, expected, atol=2e-5, rtol=1e-5)
+    step.loss.backward()
+    torch.testing.assert_close(z.grad, expected, atol=2e-5, rtol=1e-5)
+
+
+def test_reference_target_is_the_ground_truth_render(box):
+    """Frame 0 of the target equals a render of the undeformed scene; later frames differ."""
+    from chord_core.render import render
+
+    scenario, scene = box
+    teacher = ReferenceTeacher(scene, scenario.motion, 5)
+    centre, radius = scene.bounding_sphere()
+    cams = orbit_cameras(centre, radius, 1, 32, 32, seed=2)
+    target = teacher.target_video(cams)
+    still = render(scene.gaussians, cams).rgb[0].permute(2, 0, 1)
+    torch.testing.assert_close(target[0, :, 0], still, atol=1e-5, rtol=0)
+    assert (target[0, :, -1] - still).abs().max() > 0.05
+
+
+def _state(distiller: Distiller) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in distiller.motion.state_dict().items()}
+
+
+def test_resume_continues_bit_for_bit_and_cancel_keeps_checkpoint(box, tmp_path):
+    scenario, scene = box
+    preset = tiny_preset()
+
+    def make(out, **kw):
+        return Distiller(scene, ReferenceTeacher(scene, scenario.motion, 5), preset, "slide the block",
+                         out, seed=3, **kw)
+
+    straight = make(tmp_path / "a")
+    straight.run()
+    cancel = threading.Event()
+    first = make(tmp_path / "b", cancel=cancel,
+                 progress=lambda p: cancel.set() if p.iteration == 3 else None)
+    partial = first.run()
+    assert partial.cancelled and partial.iterations == 3
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["iteration"] == 3
+    resumed = make(tmp_path / "b")
+    result = resumed.run(resume=True)
+    assert result.iterations == 6 and not result.cancelled
+    assert resumed.motion.objects[0].fine_enabled == straight.motion.objects[0].fine_enabled
+    a, b = _state(straight), _state(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [h["total"] for h in straight.history] == [h["total"] for h in resumed.history]
+
+
+def test_resume_refuses_a_different_run(box, tmp_path):
+    scenario, scene = box
+    teacher = ReferenceTeacher(scene, scenario.motion, 5)
+    Distiller(scene, teacher, tiny_preset(iterations=2), "slide", tmp_path, seed=0).run()
+    other = Distiller(scene, teacher, tiny_preset(iterations=2), "slide", tmp_path, seed=1)
+    with pytest.raises(ChordError, match="different preset, seed or prompt"):
+        other.run(resume=True)
+    with pytest.raises(ChordError, match="no checkpoint"):
+        Distiller(scene, teacher, tiny_preset(), "slide", tmp_path / "none").run(resume=True)
+
+
+class PoisonedTeacher(ReferenceTeacher):
+    """Returns NaN velocities from a given call on, like a diverging model."""
+
+    def __init__(self, *args, poison_from: int, **kw):
+        super().__init__(*args, **kw)
+        self.calls, self.poison_from = 0, poison_from
+
+    def velocity(self, z_tau, tau, cond, guidance_scale):
+        self.calls += 1
+        v = super().velocity(z_tau, tau, cond, guidance_scale)
+        return v * float("nan") if self.calls > self.poison_from else v
+
+
+def test_nan_loss_stops_with_last_good_checkpoint(box, tmp_path):
+    scenario, scene = box
+    teacher = PoisonedTeacher(scene, scenario.motion, 5, poison_from=5)
+    distiller = Distiller(scene, teacher, tiny_preset(iterations=8), "slide", tmp_path, seed=0)
+    with pytest.raises(ChordError, match="iteration 6: the loss became nan"):
+        distiller.run()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["iteration"] == 4
+    assert all(torch.isfinite(v).all() for v in state["motion"].values() if v.is_floating_point())
+
+
+def test_empty_prompt_is_refused_for_text_teachers(box):
+    scenario, scene = box
+
+    class TextTeacher(ReferenceTeacher):
+        is_reference = False
+
+    with pytest.raises(ChordError, match="prompt is empty"):
+        Distiller(scene, TextTeacher(scene, scenario.motion, 5), tiny_preset(), "  ")
+
+
+def test_export_flow_follows_a_known_translation(box):
+    scenario, scene = box
+    distiller = Distiller(scene, ReferenceTeacher(scene, scenario.motion, 5), tiny_preset(), "slide")
+    with torch.no_grad():
+        for layer in distiller.motion.objects[0].layers():
+            nodes = layer.deformation.translation_nodes
+            nodes.zero_()
+        # frame t = 4 -> Fenwick node 4 (index 3 of the trainable nodes) covers frames 1..4 alone
+        distiller.motion.objects[0].coarse.deformation.translation_nodes[3] = torch.tensor([0.1, 0.0, 0.0])
+    flow = export_flow(scene, distiller.motion, "slide", 4.0)
+    points = scene.objects[0].source_points
+    np.testing.assert_array_equal(flow.trajectories[0], points)
+    np.testing.assert_allclose(flow.trajectories[4], points + [0.1, 0.0, 0.0], atol=1e-5)
+    np.testing.assert_allclose(flow.trajectories[1], points, atol=1e-6)
+
+
+def test_log_linear_learning_rate_endpoints():
+    assert log_linear(6e-3, 6e-5, 0.0) == pytest.approx(6e-3)
+    assert log_linear(6e-3, 6e-5, 1.0) == pytest.approx(6e-5)
+    assert log_linear(6e-3, 6e-5, 0.5) == pytest.approx(6e-4)
+
+
+def test_reference_run_recovers_rigid_motion(box):
+    """A short run already moves the flow most of the way toward the known motion."""
+    scenario, scene = box
+    preset = tiny_preset(iterations=40, batch_cameras=2, checkpoint_every=100, split_iteration=1000,
+                         arap_weight=[30.0, 3.0], temporal_weight=[0.1, 0.1])
+    distiller = Distiller(scene, ReferenceTeacher(scene, scenario.motion, 5), preset, "slide", seed=0)
+    distiller.run()
+    flow = export_flow(scene, distiller.motion, "slide", 4.0)
+    points = scene.objects[0].source_points
+    truth = scenario.motion.apply(points)
+    still = end_point_error(np.repeat(points[None], 5, 0), truth)
+    assert end_point_error(flow.trajectories, truth) < 0.5 * still
+
+
+@pytest.mark.parametrize("kind", ["i2v-a14b", "ti2v-5b"])
+def test_tiny_wan_gradients_reach_the_motion(box, tmp_path, kind):
+    from chord_core.teachers import load_teacher
+    from chord_core.teachers.tiny import build_tiny_wan
+
+    scenario, scene = box
+    teacher = load_teacher(kind, build_tiny_wan(tmp_path / kind, kind), device="cpu")
+    preset = tiny_preset(teacher=f"wan-{kind}", iterations=2, checkpoint_every=100)
+    distiller = Distiller(scene, teacher, preset, "the robot slides the box left", seed=0)
+    distiller.step()
+    grads = [p.grad for p in distiller.motion.param_groups()["deformations"] if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+    assert np.isfinite(distiller.history[-1]["sds"])

@@ -16,6 +16,7 @@ from chord_core.errors import ChordError
 
 COMMANDS: dict[str, str] = {
     "info": "chord_core.flow_info",
+    "animate": "chord_core.animate",
     "plan": "chord_core.robot.plan_cli",
 }
 BENCHMARKS: dict[str, str] = {"render": "chord_core.bench_render", "planner": "chord_core.robot.bench_planner"}

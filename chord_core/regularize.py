@@ -75,6 +75,16 @@ def arap_loss(rest: torch.Tensor, deformed: torch.Tensor, neighbours: torch.Tens
     return _reduce(residual.square().sum(-1), reduction)
 
 
+def voxels_around_points(points: np.ndarray, lo: np.ndarray, size: float, pad: float) -> np.ndarray:
+    """Centres of the grid voxels (origin lo − pad, edge size) holding a point or touching one
+    that does: every voxel centre within ``size`` of a point is among them (3×3×3 dilation)."""
+    origin = np.asarray(lo, dtype=np.float64) - pad
+    cells = np.unique(np.floor((np.asarray(points, dtype=np.float64) - origin) / size).astype(np.int64), axis=0)
+    offsets = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    around = np.unique((cells[:, None, :] + offsets[None]).reshape(-1, 3), axis=0)
+    return (origin + (around + 0.5) * size).astype(np.float32)
+
+
 def voxel_centres(lo: np.ndarray, hi: np.ndarray, size: float, pad: float = 0.0) -> np.ndarray:
     """Centres [V, 3] of a grid of cubes of edge ``size`` covering [lo − pad, hi + pad]."""
     lo = np.asarray(lo, dtype=np.float64) - pad
@@ -92,14 +102,17 @@ def _grid_cells(lo: np.ndarray, hi: np.ndarray, size: float, pad: float) -> floa
 
 def near_surface_voxels(distance: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray,
                         target: int = ARAP_TARGET, tolerance: float = 0.1, band: float = 1.0,
-                        max_iterations: int = 40) -> tuple[np.ndarray, float]:
+                        max_iterations: int = 40,
+                        candidates: Callable[[float, float], np.ndarray] | None = None) -> tuple[np.ndarray, float]:
     """Near-surface samples [S, 3] and voxel size s with |S| within target·(1 ± tolerance).
 
     ``distance`` maps points [M, 3] to |φ| [M] (unsigned is enough, and much faster for
     meshes). The count shrinks as s grows; s is searched by power-law steps inside a bisection
     bracket. When no s reaches the window (an object of a few isolated
     points, whose band holds ~4 voxels per point at any s) the closest count found is returned
-    and logged — a documented fallback, not an error.
+    and logged — a documented fallback, not an error. ``candidates(size, pad)``, when given,
+    returns a superset of the band's voxel centres (e.g. the voxels around a point cloud) so the
+    distance is not evaluated on the whole grid.
     """
     lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
     extent = float(np.max(hi - lo))
@@ -110,9 +123,12 @@ def near_surface_voxels(distance: Callable[[np.ndarray], np.ndarray], lo: np.nda
 
     def sample(size: float) -> np.ndarray | None:
         pad = band * size + size
-        if _grid_cells(lo, hi, size, pad) > MAX_GRID_CELLS:
+        if candidates is not None:
+            centres = candidates(size, pad)
+        elif _grid_cells(lo, hi, size, pad) > MAX_GRID_CELLS:
             return None
-        centres = voxel_centres(lo, hi, size, pad)
+        else:
+            centres = voxel_centres(lo, hi, size, pad)
         return centres[np.abs(distance(centres)) <= band * size]
 
     # The count scales like s⁻² for surfaces: take power-law steps, safeguarded by a bracket.

@@ -173,7 +173,14 @@ class SceneObject:
         """Uniform voxel centres with |φ| ≤ τ, voxel size bisected so |S| ≈ target (§3.4, A.1)."""
         from chord_core.regularize import near_surface_voxels
 
-        return near_surface_voxels(self.unsigned_distance, *self.bounds(), target=target, tolerance=tolerance)
+        candidates = None
+        if self.mesh is None:  # a point cloud: only voxels around its points can be near it
+            from chord_core.regularize import voxels_around_points
+
+            lo = self.bounds()[0]
+            candidates = lambda size, pad: voxels_around_points(self.source_points, lo, size, pad)  # noqa: E731
+        return near_surface_voxels(self.unsigned_distance, *self.bounds(), target=target, tolerance=tolerance,
+                                   candidates=candidates)
 
     def control_point_candidates(self, target: int = 7500) -> np.ndarray:
         """Voxel centres inside the object, I = {x | φ(x) ≤ 0} (A.1), at the ARAP voxel size.

@@ -89,3 +89,34 @@ def test_near_surface_search_lands_in_range(name, mesh):
 def test_arap_single_sample_is_refused():
     with pytest.raises(ChordError, match="single point"):
         arap_neighbours(np.zeros((1, 3)))
+
+
+def test_voxels_around_points_hold_every_band_voxel():
+    """Brute force over the whole grid with the same origin: nothing within one voxel is missed."""
+    from chord_core.regularize import voxels_around_points
+
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0, 0.1, size=(200, 3))
+    size, pad = 0.013, 0.02
+    lo = points.min(0)
+    cand = voxels_around_points(points, lo, size, pad).astype(np.float64)
+    origin = lo - pad
+    counts = np.ceil((points.max(0) + pad - origin) / size).astype(int) + 1
+    axes = [origin[d] + size * (np.arange(counts[d]) + 0.5) for d in range(3)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    near = grid[np.linalg.norm(grid[:, None] - points[None], axis=-1).min(1) <= size]
+    key = lambda a: set(map(tuple, np.round(a / size, 3)))  # noqa: E731
+    assert key(near) <= key(cand)
+
+
+def test_scan_near_surface_samples_land_in_range():
+    from chord_core.scan_io import Scan
+    from chord_core.scene import object_from_scan
+
+    rng = np.random.default_rng(1)
+    pts = rng.normal(size=(600, 3))
+    pts = 0.05 * pts / np.linalg.norm(pts, axis=1, keepdims=True)  # a sparse 5 cm sphere scan
+    obj = object_from_scan(Scan("ball", pts.astype(np.float32)))
+    samples, size = obj.near_surface_samples(1500)
+    assert 1350 <= len(samples) <= 1650
+    assert np.all(obj.distance(samples) <= size + 1e-6)

@@ -205,6 +205,12 @@ class WanTeacher:
                          return_dict=False)[0].float()
         return v_uncond + guidance_scale * (v_cond - v_uncond)
 
+    def _check_first_frame(self, first_frame: Tensor, num_frames: int) -> None:
+        """The frame-0 render must encode, and the video it conditions must fit the VAE grid."""
+        check_image(first_frame, self.geometry)
+        self.geometry.check_size(num_frames, first_frame.shape[2], first_frame.shape[3],
+                                 "conditioned video")
+
 
 class WanI2VTeacher(WanTeacher):
     """Wan 2.2 I2V-A14B: two experts switched at ``boundary_ratio * 1000`` (0.9 -> t = 900)."""
@@ -214,9 +220,7 @@ class WanI2VTeacher(WanTeacher):
     @torch.no_grad()
     def condition(self, first_frame: Tensor, num_frames: int, cameras: object = None) -> WanConditioning:
         """Mask + latents of ``[frame 0, zeros...]`` as WanImageToVideoPipeline.prepare_latents."""
-        check_image(first_frame, self.geometry)
-        self.geometry.check_size(num_frames, first_frame.shape[2], first_frame.shape[3],
-                                 "conditioned video")
+        self._check_first_frame(first_frame, num_frames)
         image = first_frame.to(self.device, torch.float32).unsqueeze(2)
         zeros = image.new_full((*image.shape[:2], num_frames - 1, *image.shape[3:]), 0.5)
         latents = self._encode_pixels(torch.cat([image, zeros], dim=2))
@@ -259,9 +263,7 @@ class WanTI2VTeacher(WanTeacher):
     @torch.no_grad()
     def condition(self, first_frame: Tensor, num_frames: int, cameras: object = None) -> WanConditioning:
         """Normalised latents of frame 0 alone (``WanImageToVideoPipeline`` expand_timesteps)."""
-        check_image(first_frame, self.geometry)
-        self.geometry.check_size(num_frames, first_frame.shape[2], first_frame.shape[3],
-                                 "conditioned video")
+        self._check_first_frame(first_frame, num_frames)
         latents = self._encode_pixels(first_frame.to(self.device, torch.float32).unsqueeze(2))
         return WanConditioning(clean_latent_frames=1, latents=latents, num_frames=num_frames)
 

@@ -1,0 +1,23 @@
+"""Topic, action and frame names of the chord graph, in one place (DESIGN.md "ROS 2 graph").
+
+Nodes take these as parameter defaults, so a lab can remap any of them; tests and the launcher
+import them instead of repeating strings.
+"""
+
+COMMAND_TOPIC = "/chord/command"                 # std_msgs/String: the operator's text command
+OBJECT_CLOUD_PREFIX = "/chord/objects"           # sensor_msgs/PointCloud2 per object: <prefix>/<name>
+CHOREOGRAPH_ACTION = "/chord/choreograph"        # chord_msgs/action/Choreograph
+FLOW_TOPIC = "/chord/flow"                       # chord_msgs/ObjectFlow: every distilled flow
+PLAN_TOPIC = "/chord/plan"                       # chord_msgs/PlanReport: accepted plan or refusal
+FLOW_MARKERS_TOPIC = "/chord/flow_markers"       # visualization_msgs/MarkerArray
+GRASP_MARKERS_TOPIC = "/chord/grasp_markers"     # visualization_msgs/MarkerArray
+OBJECT_POSE_TOPIC = "/chord/object_pose"         # geometry_msgs/PoseStamped per simulated object
+JOINT_STATES_TOPIC = "/joint_states"             # sensor_msgs/JointState
+ARM_ACTION = "/arm_controller/follow_joint_trajectory"   # ros2_control convention
+ARM_TRAJECTORY_TOPIC = "/arm_controller/joint_trajectory"  # trajectory_msgs/JointTrajectory
+BASE_FRAME = "world"                             # robot base frame, z up, table at z = 0
+
+
+def object_cloud_topic(name: str, prefix: str = OBJECT_CLOUD_PREFIX) -> str:
+    """Topic carrying the segmented cloud of object `name`."""
+    return f"{prefix.rstrip('/')}/{name}"

@@ -11,7 +11,7 @@ FLOW_TOPIC = "/chord/flow"                       # chord_msgs/ObjectFlow: every 
 PLAN_TOPIC = "/chord/plan"                       # chord_msgs/PlanReport: accepted plan or refusal
 FLOW_MARKERS_TOPIC = "/chord/flow_markers"       # visualization_msgs/MarkerArray
 GRASP_MARKERS_TOPIC = "/chord/grasp_markers"     # visualization_msgs/MarkerArray
-OBJECT_POSE_TOPIC = "/chord/object_pose"         # geometry_msgs/PoseStamped per simulated object
+OBJECT_POSE_PREFIX = "/chord/object_pose"        # geometry_msgs/PoseStamped per simulated object: <prefix>/<name>
 JOINT_STATES_TOPIC = "/joint_states"             # sensor_msgs/JointState
 ARM_ACTION = "/arm_controller/follow_joint_trajectory"   # ros2_control convention
 ARM_TRAJECTORY_TOPIC = "/arm_controller/joint_trajectory"  # trajectory_msgs/JointTrajectory
@@ -20,4 +20,9 @@ BASE_FRAME = "world"                             # robot base frame, z up, table
 
 def object_cloud_topic(name: str, prefix: str = OBJECT_CLOUD_PREFIX) -> str:
     """Topic carrying the segmented cloud of object `name`."""
+    return f"{prefix.rstrip('/')}/{name}"
+
+
+def object_pose_topic(name: str, prefix: str = OBJECT_POSE_PREFIX) -> str:
+    """Topic carrying the (simulated) pose of object `name`: its frame-0 centroid moved rigidly."""
     return f"{prefix.rstrip('/')}/{name}"

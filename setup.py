@@ -16,6 +16,7 @@ setup(
         (f"share/{package_name}/launch", glob("launch/*.py")),
         (f"share/{package_name}/config", glob("config/*.yaml")),
         (f"share/{package_name}/config/presets", glob("config/presets/*.yaml")),
+        (f"share/{package_name}/config/scenes/demo", glob("config/scenes/demo/*")),
     ],
     install_requires=["numpy", "scipy", "PyYAML"],
     zip_safe=False,
@@ -27,7 +28,10 @@ setup(
     entry_points={
         "console_scripts": [
             "chord = chord_core.cli:main",
+            "chord-ros = chord_ros.cli:main",
             "flow_recorder = chord_ros.nodes.flow_recorder:main",
+            "choreographer = chord_ros.nodes.choreographer:main",
+            "command = chord_ros.nodes.command:main",
         ],
     },
 )

@@ -30,27 +30,36 @@ def _add_module_parsers(subparsers: argparse._SubParsersAction, registry: dict[s
         parser.set_defaults(_run=module.run)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chord", description="CHORD dense object flow tools.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_module_parsers(commands, COMMANDS)
-    if BENCHMARKS:
-        bench = commands.add_parser("bench", help="run a benchmark and print its table")
+def build_parser(prog: str = "chord", description: str = "CHORD dense object flow tools.",
+                 commands: dict[str, str] | None = None,
+                 benchmarks: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    """A parser over subcommand modules (default: the `chord` commands and benchmarks)."""
+    commands, benchmarks = (COMMANDS, BENCHMARKS) if commands is None else (commands, benchmarks or {})
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_module_parsers(subparsers, commands)
+    if benchmarks:
+        bench = subparsers.add_parser("bench", help="run a benchmark and print its table")
         _add_module_parsers(bench.add_subparsers(dest="benchmark", required=True, metavar="NAME"),
-                            BENCHMARKS)
+                            benchmarks)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Run the chosen subcommand; ChordError -> one clear line and exit code 2."""
+    args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except ChordError as exc:
-        print(f"chord: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("chord: interrupted", file=sys.stderr)
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return dispatch(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,13 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
+from chord_core.errors import ChordError
+
 
 def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, threads: int = 2) -> int:
     """Spin the node built by `make_node`; its `close()` (if any) runs on every exit path."""
     rclpy.init(args=list(sys.argv if argv is None else argv))
-    node = None
+    node, code = None, 0
     try:
         node = make_node()
         executor = MultiThreadedExecutor(num_threads=threads)
@@ -21,6 +23,9 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except ChordError as error:  # bad parameters: one clear line, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        code = 2
     finally:
         if node is not None:
             close = getattr(node, "close", None)
@@ -29,4 +34,4 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
-    return 0
+    return code

@@ -1,0 +1,108 @@
+"""The manipulate graph, described once: launch arguments and the nodes they configure.
+
+`launch/manipulate.launch.py` (full ROS 2 installs) and `chord-ros launch manipulate` (our
+launcher, no `launch` package needed) both build their processes from `ARGUMENTS` and `nodes()`,
+so the two cannot drift apart. Each node also reads its YAML defaults from config/<node>.yaml;
+the values set here override them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chord_core.errors import ChordError
+from chord_ros.share import config_path
+
+DEMO_SCENE_DIR = ("scenes", "demo")
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    default: str
+    description: str
+    choices: tuple[str, ...] = ()
+
+
+ARGUMENTS: tuple[Argument, ...] = (
+    Argument("use_sim", "true", "start sim_arm (MuJoCo Panda) as the arm and the objects' perception; "
+             "false = a real controller serves the trajectory action", ("true", "false")),
+    Argument("device", "cpu", "where the choreographer distils", ("cpu", "cuda")),
+    Argument("preset", "cpu-test", "distillation preset: cpu-test, gpu-5b, gpu-14b or a preset .yaml"),
+    Argument("teacher", "reference", "wan = Wan 2.2 from model_dir (text-driven); reference = the known "
+             "target motion in reference_motion (a test instrument)", ("reference", "wan")),
+    Argument("model_dir", "", "local diffusers Wan 2.2 directory (teacher wan)"),
+    Argument("record_bag", "false", "record the chord topics with flow_recorder", ("true", "false")),
+    Argument("bag_path", "", "bag directory; empty = ~/.ros/chord_bags/chord_<date>_<time>"),
+    Argument("scene", "", "comma-separated scan files of the simulated world; empty = the bundled demo scene"),
+    Argument("reference_motion", "", "motion.npz of teacher reference; empty = the bundled demo motion"),
+    Argument("work_dir", "", "where the choreographer writes its runs; empty = ~/.ros/chord_runs"),
+    Argument("video_dir", "", "where sim_arm writes a video per executed trajectory; empty = none"),
+    Argument("real_time_factor", "1.0", "simulation speed relative to real time (sim_arm)"),
+)
+ARGUMENT_NAMES = tuple(a.name for a in ARGUMENTS)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One process of the graph: `ros2 run chord_ros <executable>` with parameters."""
+
+    executable: str
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.executable
+
+    @property
+    def params_file(self) -> Path:
+        return config_path(f"{self.executable}.yaml")
+
+    @property
+    def module(self) -> str:
+        return f"chord_ros.nodes.{self.executable}"
+
+
+def demo_scene() -> tuple[list[str], str]:
+    """(scan files, motion.npz) of the bundled demo scene."""
+    directory = config_path(*DEMO_SCENE_DIR)
+    scans = sorted(str(p) for p in directory.glob("*.ply"))
+    return scans, str(directory / "motion.npz")
+
+
+def resolve(values: dict[str, str] | None = None) -> dict[str, str]:
+    """Every argument's value (defaults filled in), checked against its choices."""
+    values = dict(values or {})
+    unknown = sorted(set(values) - set(ARGUMENT_NAMES))
+    if unknown:
+        raise ChordError(f"unknown launch argument(s) {unknown}; known: {list(ARGUMENT_NAMES)}")
+    out = {a.name: str(values.get(a.name, a.default)) for a in ARGUMENTS}
+    for a in ARGUMENTS:
+        if a.choices and out[a.name] not in a.choices:
+            raise ChordError(f"launch argument {a.name}:={out[a.name]} must be one of {list(a.choices)}")
+    try:
+        float(out["real_time_factor"])
+    except ValueError:
+        raise ChordError(f"real_time_factor must be a number, got '{out['real_time_factor']}'") from None
+    return out
+
+
+def nodes(values: dict[str, str] | None = None) -> list[NodeSpec]:
+    """The processes for these argument values, with typed parameter overrides."""
+    v = resolve(values)
+    scans, motion = demo_scene()
+    scene = [s for s in v["scene"].split(",") if s] or scans
+    graph = [
+        NodeSpec("choreographer", {"preset": v["preset"], "teacher": v["teacher"], "model_dir": v["model_dir"],
+                                   "reference_motion": v["reference_motion"] or motion, "device": v["device"],
+                                   "work_dir": v["work_dir"]}),
+        NodeSpec("command", {}),
+        NodeSpec("planner", {}),
+    ]
+    if v["use_sim"] == "true":
+        graph.append(NodeSpec("sim_arm", {"scene_files": scene, "video_dir": v["video_dir"],
+                                          "real_time_factor": float(v["real_time_factor"])}))
+    if v["record_bag"] == "true":
+        graph.append(NodeSpec("flow_recorder", {"bag_path": v["bag_path"]}))
+    return graph

@@ -1,0 +1,224 @@
+"""`choreographer`: the Choreograph action server over chord_core's distillation (paper §3).
+
+A goal carries the prompt and one PointCloud2 per object; the node runs `chord_core.animate` in
+a worker thread, forwards its progress as feedback at `feedback_rate` Hz, and answers with the
+ObjectFlow (also published on /chord/flow for the planner and the recorder).
+
+Policies (README "Nodes"):
+* one goal at a time: a goal arriving while another runs is rejected; cancel the running one first;
+* an invalid goal (empty prompt or cloud, NaN points, names not matching clouds) is accepted and
+  aborted at once with `success=false` and the reason in `message`, so the client learns why;
+* cancel: the loop stops at its next iteration and writes its checkpoint; the goal is reported
+  cancelled within `cancel_wait` s even when an iteration takes longer (a GPU iteration can take
+  ~36 s), and the node accepts new goals once the worker has stopped.
+
+It runs wherever the GPU is: on the robot's computer or an offboard machine on the same
+ROS_DOMAIN_ID; clouds and flows travel inside the action messages, so nothing else is shared.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+
+from chord_core.errors import ChordError
+from chord_core.presets import load_preset
+from chord_core.scan_io import Scan, validate_scan_arrays
+from chord_msgs.action import Choreograph
+from chord_msgs.msg import ObjectFlow
+from chord_ros import names
+from chord_ros.convert import cloud_to_numpy, flow_to_msg
+from chord_ros.node_params import declare, latched_qos
+from chord_ros.nodes.runner import run_node
+
+TEACHERS = ("reference", "wan")
+
+
+def goal_scans(goal: Choreograph.Goal) -> list[Scan]:
+    """The goal's clouds as validated scans; ChordError naming the first problem."""
+    if not goal.prompt.strip():
+        raise ChordError("the goal has an empty prompt; say how the objects should move")
+    if not goal.clouds:
+        raise ChordError("the goal has no object clouds")
+    if len(goal.object_names) != len(goal.clouds):
+        raise ChordError(f"the goal has {len(goal.clouds)} clouds but {len(goal.object_names)} object names")
+    if any(not n.strip() for n in goal.object_names) or len(set(goal.object_names)) != len(goal.object_names):
+        raise ChordError(f"object names must be non-empty and unique, got {list(goal.object_names)}")
+    scans = []
+    for name, cloud in zip(goal.object_names, goal.clouds):
+        try:
+            points, colors = cloud_to_numpy(cloud)
+        except ChordError as error:
+            raise ChordError(f"object '{name}': {error}") from None
+        scans.append(validate_scan_arrays(name, points, colors))
+    return scans
+
+
+@dataclass
+class RunState:
+    """What the worker thread shares with the action callback (guarded by `lock`)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    feedback: Choreograph.Feedback = field(default_factory=Choreograph.Feedback)
+    result: object = None
+    error: str = ""
+    iterations: int = 0
+
+    def report(self, progress) -> None:
+        """Distiller progress callback -> the next feedback message."""
+        with self.lock:
+            fb = self.feedback
+            fb.iteration, fb.total_iterations = progress.iteration, progress.total
+            fb.phase = "export" if progress.iteration >= progress.total else progress.phase
+            fb.loss_names = list(progress.losses)
+            fb.loss_values = [float(v) for v in progress.losses.values()]
+            fb.eta = float(progress.eta)
+            self.iterations = progress.iteration
+
+    def snapshot(self) -> Choreograph.Feedback:
+        with self.lock:
+            fb = self.feedback
+            return Choreograph.Feedback(iteration=fb.iteration, total_iterations=fb.total_iterations,
+                                        phase=fb.phase, loss_names=list(fb.loss_names),
+                                        loss_values=list(fb.loss_values), eta=fb.eta)
+
+
+class Choreographer(Node):
+    def __init__(self) -> None:
+        super().__init__("choreographer")
+        self.action_name = declare(self, "action_name", names.CHOREOGRAPH_ACTION, "Choreograph action to serve")
+        self.flow_topic = declare(self, "flow_topic", names.FLOW_TOPIC, "where every distilled ObjectFlow is published")
+        self.preset = declare(self, "preset", "cpu-test",
+                              "default preset (cpu-test | gpu-5b | gpu-14b | a .yaml); a goal may name another")
+        self.teacher = declare(self, "teacher", "reference",
+                               "wan: Wan 2.2 from model_dir; reference: the known target motion in "
+                               "reference_motion (a test instrument, not text-driven)")
+        self.model_dir = declare(self, "model_dir", "", "local diffusers Wan 2.2 directory (teacher wan)")
+        self.reference_motion = declare(self, "reference_motion", "",
+                                        "motion.npz for teacher reference; labels follow the goal's clouds in order")
+        self.device = declare(self, "device", "", "cpu | cuda; empty = the preset's device")
+        self.work_dir = declare(self, "work_dir", "",
+                                "runs go to <work_dir>/<time>_<goal>; empty = ~/.ros/chord_runs")
+        self.feedback_rate = declare(self, "feedback_rate", 2.0, "feedback messages per second (>= 1)")
+        self.cancel_wait = declare(self, "cancel_wait", 1.5,
+                                   "seconds a cancel waits for the loop to stop before the goal is reported cancelled")
+        self.frame_id = declare(self, "frame_id", names.BASE_FRAME, "frame of the published flows")
+        self._validate()
+        self._busy = threading.Lock()
+        self._flow_pub = self.create_publisher(ObjectFlow, self.flow_topic, latched_qos())
+        self._server = ActionServer(self, Choreograph, self.action_name, execute_callback=self._execute,
+                                    goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
+                                    callback_group=ReentrantCallbackGroup())
+        note = " (reference teacher: follows the known target motion, not the prompt)" if self.teacher == "reference" else ""
+        self.get_logger().info(f"serving {self.action_name}: preset {self.preset}, teacher {self.teacher}{note}")
+
+    def _validate(self) -> None:
+        if self.teacher not in TEACHERS:
+            raise ChordError(f"teacher must be one of {TEACHERS}, got '{self.teacher}'")
+        if self.teacher == "reference" and not Path(self.reference_motion).is_file():
+            raise ChordError(f"teacher 'reference' needs reference_motion, a motion.npz file; "
+                             f"'{self.reference_motion}' does not exist")
+        if self.teacher == "wan" and not Path(self.model_dir).is_dir():
+            raise ChordError(f"teacher 'wan' needs model_dir, a local Wan 2.2 directory; "
+                             f"'{self.model_dir}' does not exist (see docs/teachers.md)")
+        if self.device not in ("", "cpu", "cuda"):
+            raise ChordError(f"device must be cpu, cuda or empty, got '{self.device}'")
+        if self.feedback_rate < 1.0:
+            raise ChordError(f"feedback_rate must be >= 1 Hz, got {self.feedback_rate}")
+        if self.cancel_wait <= 0:
+            raise ChordError(f"cancel_wait must be > 0 s, got {self.cancel_wait}")
+        load_preset(self.preset).replace(device=self.device or None)
+
+    def _on_goal(self, _goal) -> GoalResponse:
+        if not self._busy.acquire(blocking=False):
+            self.get_logger().warning("rejecting a goal: another goal is running (one at a time; cancel it first)")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _run_dir(self, goal_handle) -> Path:
+        root = Path(self.work_dir).expanduser() if self.work_dir else Path.home() / ".ros" / "chord_runs"
+        return root / f"{time.strftime('%Y%m%d_%H%M%S')}_{bytes(goal_handle.goal_id.uuid).hex()[:8]}"
+
+    def _execute(self, goal_handle) -> Choreograph.Result:
+        goal = goal_handle.request
+        try:
+            scans = goal_scans(goal)
+            preset = load_preset(goal.preset or self.preset).replace(
+                frames=goal.frames or None, iterations=goal.iterations or None, device=self.device or None)
+        except ChordError as error:
+            self._busy.release()
+            self.get_logger().error(f"goal aborted: {error}")
+            goal_handle.abort()
+            return Choreograph.Result(success=False, message=str(error))
+        out_dir = self._run_dir(goal_handle)
+        state = RunState()
+        state.feedback.phase, state.feedback.total_iterations = "setup", preset.iterations
+        worker = threading.Thread(target=self._work, args=(goal, scans, preset, out_dir, state), daemon=True)
+        self.get_logger().info(f"goal '{goal.prompt}': {len(scans)} objects, {preset.iterations} iterations "
+                               f"of {preset.name} -> {out_dir}")
+        worker.start()
+        period = 1.0 / self.feedback_rate
+        while worker.is_alive():
+            if goal_handle.is_cancel_requested:
+                return self._cancel(goal_handle, worker, state, out_dir)
+            goal_handle.publish_feedback(state.snapshot())
+            worker.join(period)
+        if state.error:
+            goal_handle.abort()
+            return Choreograph.Result(success=False, message=state.error)
+        flow_msg = flow_to_msg(state.result.flow, frame_id=self.frame_id, stamp=self.get_clock().now().to_msg())
+        self._flow_pub.publish(flow_msg)
+        message = (f"flow of {state.result.flow.num_points} points over {state.result.flow.num_frames} frames; "
+                   f"outputs in {out_dir}")
+        if self.teacher == "reference":
+            message += " (reference teacher: the known target motion, not text-driven)"
+        goal_handle.succeed()
+        self.get_logger().info(message)
+        return Choreograph.Result(success=True, message=message, flow=flow_msg)
+
+    def _cancel(self, goal_handle, worker: threading.Thread, state: RunState, out_dir: Path) -> Choreograph.Result:
+        state.cancel.set()
+        worker.join(self.cancel_wait)
+        checkpoint = out_dir / "checkpoint.pt"
+        if worker.is_alive():
+            message = (f"cancelled after {state.iterations} iterations; the checkpoint {checkpoint} is written "
+                       "when the current iteration ends")
+        else:
+            message = f"cancelled after {state.iterations} iterations; checkpoint kept at {checkpoint}"
+        goal_handle.canceled()
+        self.get_logger().info(message)
+        return Choreograph.Result(success=False, message=message)
+
+    def _work(self, goal, scans: list[Scan], preset, out_dir: Path, state: RunState) -> None:
+        """Worker thread: the whole pipeline; releases the one-goal lock however it ends."""
+        from chord_core.animate import animate
+
+        try:
+            state.result = animate(None, goal.prompt, out_dir, preset, self.teacher, self.model_dir or None,
+                                   self.reference_motion or None, seed=int(goal.seed), scans=scans,
+                                   progress=state.report, cancel=state.cancel)
+        except ChordError as error:
+            state.error = str(error)
+        except Exception as error:  # keep serving; the traceback goes to the log for the engineer
+            self.get_logger().error(traceback.format_exc())
+            state.error = f"internal error: {type(error).__name__}: {error}"
+        finally:
+            if state.error:
+                self.get_logger().error(f"goal failed: {state.error}")
+            self._busy.release()
+
+
+def main(argv=None) -> int:
+    return run_node(Choreographer, argv, threads=4)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""ros2 launch chord_ros manipulate.launch.py [use_sim:=true] [device:=cpu] [preset:=cpu-test]
+[teacher:=reference] [model_dir:=DIR] [record_bag:=false] ...
+
+The arguments and nodes come from chord_ros.graph, the description `chord-ros launch manipulate`
+also starts from (for machines without ROS 2's launch package), so both always agree.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from chord_ros.graph import ARGUMENTS, nodes
+
+
+def _nodes(context):
+    values = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in ARGUMENTS}
+    return [Node(package="chord_ros", executable=spec.executable, name=spec.name, output="screen",
+                 parameters=[str(spec.params_file), spec.parameters], on_exit=Shutdown())
+            for spec in nodes(values)]
+
+
+def generate_launch_description() -> LaunchDescription:
+    arguments = [DeclareLaunchArgument(argument.name, default_value=argument.default,
+                                       description=argument.description,
+                                       **({"choices": list(argument.choices)} if argument.choices else {}))
+                 for argument in ARGUMENTS]
+    return LaunchDescription([*arguments, OpaqueFunction(function=_nodes)])

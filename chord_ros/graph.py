@@ -33,6 +33,7 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument("teacher", "reference", "wan = Wan 2.2 from model_dir (text-driven); reference = the known "
              "target motion in reference_motion (a test instrument)", ("reference", "wan")),
     Argument("model_dir", "", "local diffusers Wan 2.2 directory (teacher wan)"),
+    Argument("iterations", "0", "distillation iterations per command; 0 = the preset's"),
     Argument("record_bag", "false", "record the chord topics with flow_recorder", ("true", "false")),
     Argument("bag_path", "", "bag directory; empty = ~/.ros/chord_bags/chord_<date>_<time>"),
     Argument("scene", "", "comma-separated scan files of the simulated world; empty = the bundled demo scene"),
@@ -83,8 +84,10 @@ def resolve(values: dict[str, str] | None = None) -> dict[str, str]:
             raise ChordError(f"launch argument {a.name}:={out[a.name]} must be one of {list(a.choices)}")
     try:
         float(out["real_time_factor"])
+        int(out["iterations"])
     except ValueError:
-        raise ChordError(f"real_time_factor must be a number, got '{out['real_time_factor']}'") from None
+        raise ChordError(f"real_time_factor must be a number and iterations an integer, got "
+                         f"'{out['real_time_factor']}' and '{out['iterations']}'") from None
     return out
 
 
@@ -97,7 +100,7 @@ def nodes(values: dict[str, str] | None = None) -> list[NodeSpec]:
         NodeSpec("choreographer", {"preset": v["preset"], "teacher": v["teacher"], "model_dir": v["model_dir"],
                                    "reference_motion": v["reference_motion"] or motion, "device": v["device"],
                                    "work_dir": v["work_dir"]}),
-        NodeSpec("command", {}),
+        NodeSpec("command", {"iterations": int(v["iterations"])}),
         NodeSpec("planner", {}),
     ]
     if v["use_sim"] == "true":

@@ -15,22 +15,26 @@ from chord_ros.convert import flow_to_msg, msg_to_flow
 def test_recorder_writes_published_flows_to_mcap(tmp_path, rclpy_context):
     import rclpy
     from chord_msgs.msg import ObjectFlow
+    from geometry_msgs.msg import PoseStamped
     from std_msgs.msg import String
 
     bag = tmp_path / "bag"
     recorder = subprocess.Popen([
         sys.executable, "-m", "chord_ros.nodes.flow_recorder", "--ros-args",
-        "-p", f"bag_path:={bag}", "-p", "topics:=['/chord/flow', '/chord/command']",
+        "-p", f"bag_path:={bag}", "-p", "topics:=['/chord/flow', '/chord/command', '/chord/object_pose/']",
         "-p", "discovery_period:=0.1"])
     node = rclpy.create_node("recorder_test_pub", context=rclpy_context)
     flow_pub = node.create_publisher(ObjectFlow, "/chord/flow", 10)
     text_pub = node.create_publisher(String, "/chord/command", 10)
+    pose_pub = node.create_publisher(PoseStamped, "/chord/object_pose/block", 10)  # recorded by prefix
+    other_pub = node.create_publisher(PoseStamped, "/chord/object_posex", 10)  # not under the prefix
     rng = np.random.default_rng(0)
     flows = [Flow(rng.normal(size=(5, 40, 3)), np.zeros(40), 10.0, prompt=f"move {i}",
                   object_names=["cube"]) for i in range(3)]
     try:
         deadline = time.monotonic() + 60
-        while (flow_pub.get_subscription_count() == 0 or text_pub.get_subscription_count() == 0):
+        while (flow_pub.get_subscription_count() == 0 or text_pub.get_subscription_count() == 0
+               or pose_pub.get_subscription_count() == 0):
             assert time.monotonic() < deadline, "recorder never subscribed"
             assert recorder.poll() is None, "recorder exited early"
             time.sleep(0.1)
@@ -38,6 +42,10 @@ def test_recorder_writes_published_flows_to_mcap(tmp_path, rclpy_context):
             flow_pub.publish(flow_to_msg(flow))
             time.sleep(0.05)
         text_pub.publish(String(data="lower the lamp"))
+        pose = PoseStamped()
+        pose.pose.position.x = 0.25
+        pose_pub.publish(pose)
+        other_pub.publish(pose)
         time.sleep(1.0)
     finally:
         recorder.send_signal(signal.SIGINT)
@@ -50,5 +58,7 @@ def test_recorder_writes_published_flows_to_mcap(tmp_path, rclpy_context):
         np.testing.assert_array_equal(got.trajectories, sent.trajectories)
     commands = [r.deserialize().data for r in records if r.topic == "/chord/command"]
     assert commands == ["lower the lamp"]
+    assert {r.topic for r in records} == {"/chord/flow", "/chord/command", "/chord/object_pose/block"}
+    assert [r.deserialize().pose.position.x for r in records if r.topic == "/chord/object_pose/block"] == [0.25]
     stamps = [r.stamp_ns for r in records]
     assert stamps == sorted(stamps)

@@ -11,14 +11,16 @@ from pathlib import Path
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
 
 from chord_core.errors import ChordError
+from chord_ros import names
 from chord_ros.bag import BagWriter, message_class
+from chord_ros.node_params import matching_qos
 from chord_ros.nodes.runner import run_node
 
-DEFAULT_TOPICS = ["/chord/flow", "/chord/plan", "/chord/command", "/chord/flow_markers",
-                  "/chord/grasp_markers", "/chord/object_pose", "/joint_states"]
+DEFAULT_TOPICS = [names.COMMAND_TOPIC, names.FLOW_TOPIC, names.PLAN_TOPIC, names.FLOW_MARKERS_TOPIC,
+                  names.GRASP_MARKERS_TOPIC, names.OBJECT_POSE_PREFIX + "/", names.OBJECT_CLOUD_PREFIX + "/",
+                  names.JOINT_STATES_TOPIC]
 
 
 def default_bag_path() -> str:
@@ -33,7 +35,8 @@ class FlowRecorder(Node):
         self.declare_parameter("storage", "mcap", ParameterDescriptor(
             description="rosbag2 storage plugin: mcap or sqlite3"))
         self.declare_parameter("topics", DEFAULT_TOPICS, ParameterDescriptor(
-            description="topics to record; each is subscribed once a publisher shows its type"))
+            description="topics to record, each subscribed once a publisher shows its type; "
+                        "a name ending in '/' records every topic under that prefix"))
         self.declare_parameter("discovery_period", 0.5, ParameterDescriptor(
             description="seconds between looks at the graph for topics not yet subscribed"))
         path = self.get_parameter("bag_path").value or default_bag_path()
@@ -53,15 +56,17 @@ class FlowRecorder(Node):
 
     def _discover(self) -> None:
         for topic, types in self.get_topic_names_and_types():
-            if topic not in self._wanted or topic in self._recording or not types:
+            if not self._wants(topic) or topic in self._recording or not types:
                 continue
             msg_type = types[0]
-            qos = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE,
-                             durability=QoSDurabilityPolicy.VOLATILE)
+            qos = matching_qos(depth=100)  # also takes the last sample of latched topics (flows, plans)
             self._recording[topic] = self.create_subscription(
                 message_class(msg_type), topic,
                 lambda data, t=topic, mt=msg_type: self._record(t, mt, data), qos, raw=True)
             self.get_logger().info(f"recording {topic} [{msg_type}]")
+
+    def _wants(self, topic: str) -> bool:
+        return topic in self._wanted or any(w.endswith("/") and topic.startswith(w) for w in self._wanted)
 
     def _record(self, topic: str, msg_type: str, data: bytes) -> None:
         self._bag.write_serialized(topic, msg_type, data, self.get_clock().now().nanoseconds)
@@ -82,4 +87,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

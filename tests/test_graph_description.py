@@ -1,0 +1,105 @@
+"""The manipulate graph description: every launch argument reaches a node, and the launch file
+and `chord-ros launch` are both built from it (they cannot drift apart)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chord_core.errors import ChordError
+from chord_ros import graph
+from chord_ros.launcher import node_command, parse_assignments
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# argument -> (value to set, node, parameter, value the node must receive); None node = presence
+HONOURED = {
+    "use_sim": ("false", "sim_arm", None, False),
+    "device": ("cuda", "choreographer", "device", "cuda"),
+    "preset": ("gpu-5b", "choreographer", "preset", "gpu-5b"),
+    "teacher": ("wan", "choreographer", "teacher", "wan"),
+    "model_dir": ("/models/wan", "choreographer", "model_dir", "/models/wan"),
+    "iterations": ("7", "command", "iterations", 7),
+    "record_bag": ("true", "flow_recorder", None, True),
+    "bag_path": ("/tmp/b", "flow_recorder", "bag_path", "/tmp/b"),
+    "scene": ("/s/a.ply,/s/b.ply", "sim_arm", "scene_files", ["/s/a.ply", "/s/b.ply"]),
+    "reference_motion": ("/s/m.npz", "choreographer", "reference_motion", "/s/m.npz"),
+    "work_dir": ("/w", "choreographer", "work_dir", "/w"),
+    "video_dir": ("/v", "sim_arm", "video_dir", "/v"),
+    "real_time_factor": ("3.5", "sim_arm", "real_time_factor", 3.5),
+}
+
+
+def specs(values):
+    return {spec.name: spec for spec in graph.nodes(values)}
+
+
+def test_every_argument_is_honoured():
+    assert set(HONOURED) == set(graph.ARGUMENT_NAMES), "a launch argument has no check of what it does"
+    for name, (value, node, parameter, expected) in HONOURED.items():
+        base = {"record_bag": "true"} if name == "bag_path" else {}
+        got = specs({**base, name: value})
+        if parameter is None:
+            assert (node in got) == expected, name
+            assert (node in specs({})) != expected, f"{name}: the default should differ"
+        else:
+            assert got[node].parameters[parameter] == expected, name
+
+
+def test_defaults_run_the_reference_demo_on_cpu():
+    default = specs({})
+    assert set(default) == {"choreographer", "command", "planner", "sim_arm"}
+    scans, motion = graph.demo_scene()
+    assert default["choreographer"].parameters["reference_motion"] == motion
+    assert default["sim_arm"].parameters["scene_files"] == scans
+    assert all(Path(p).is_file() for p in [*scans, motion])
+
+
+def test_overrides_name_parameters_the_nodes_declare():
+    """Every override exists in the node's YAML defaults (which list every declared parameter)."""
+    for spec in graph.nodes({"record_bag": "true"}):
+        declared = yaml.safe_load(spec.params_file.read_text())[spec.name]["ros__parameters"]
+        assert set(spec.parameters) <= set(declared), (spec.name, set(spec.parameters) - set(declared))
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"use_sim": "maybe"}, "use_sim"), ({"unknown": "1"}, "unknown"), ({"real_time_factor": "fast"}, "number"),
+    ({"iterations": "many"}, "integer"),
+])
+def test_bad_arguments_are_refused(values, message):
+    with pytest.raises(ChordError, match=message):
+        graph.nodes(values)
+
+
+def test_assignment_syntax():
+    assert parse_assignments(["use_sim:=false", "model_dir:=/a:=b"]) == {"use_sim": "false", "model_dir": "/a:=b"}
+    with pytest.raises(ChordError, match="name:=value"):
+        parse_assignments(["use_sim=false"])
+
+
+def test_node_command_carries_params_file_and_typed_overrides():
+    spec = specs({"scene": "/a.ply", "real_time_factor": "2"})["sim_arm"]
+    command = node_command(spec)
+    assert command[1:3] == ["-m", "chord_ros.nodes.sim_arm"]
+    assert command[command.index("--params-file") + 1] == str(spec.params_file)
+    assert "scene_files:=['/a.ply']" in command and "real_time_factor:=2.0" in command
+
+
+def test_launch_file_is_built_from_the_shared_description():
+    source = (ROOT / "launch" / "manipulate.launch.py").read_text()
+    tree = ast.parse(source)
+    imports = {(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+               for alias in node.names}
+    assert {("chord_ros.graph", "ARGUMENTS"), ("chord_ros.graph", "nodes")} <= imports
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
+    declares = [c for c in calls if c.func.id == "DeclareLaunchArgument"]
+    assert len(declares) == 1 and isinstance(declares[0].args[0], ast.Attribute), \
+        "launch arguments must come from ARGUMENTS, not be spelled out"
+    ros_nodes = [c for c in calls if c.func.id == "Node"]
+    assert len(ros_nodes) == 1
+    keywords = {k.arg: k.value for k in ros_nodes[0].keywords}
+    assert isinstance(keywords["executable"], ast.Attribute) and keywords["executable"].attr == "executable"
+    assert any(isinstance(c.func, ast.Name) and c.func.id == "nodes" for c in calls)
+    literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert not literals & set(graph.ARGUMENT_NAMES), "an argument name is spelled out in the launch file"

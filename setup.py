@@ -30,6 +30,8 @@ setup(
             "chord = chord_core.cli:main",
             "chord-ros = chord_ros.cli:main",
             "flow_recorder = chord_ros.nodes.flow_recorder:main",
+            "sim_arm = chord_ros.nodes.sim_arm:main",
+            "planner = chord_ros.nodes.planner:main",
             "choreographer = chord_ros.nodes.choreographer:main",
             "command = chord_ros.nodes.command:main",
         ],

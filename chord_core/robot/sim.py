@@ -1,4 +1,8 @@
-"""MuJoCo arm that executes a certified Plan and records what the object actually does.
+"""MuJoCo arm that executes joint trajectories and records what the objects actually do.
+
+`ArmSimulation` is the stepwise simulator (reset, commanded targets or a timed trajectory, step,
+joint state, object poses and clouds, optional video); the `sim_arm` node drives it in real time
+and `simulate_plan` runs a whole certified Plan through it at once.
 
 The scene is the same URDF as the planner's model (collision meshes, gravity-compensated links,
 position-controlled joints and fingers), a table top at `table_height`, and each object as a free
@@ -120,6 +124,167 @@ def build_model(robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConf
     return spec.compile()
 
 
+class ArmSimulation:
+    """The MuJoCo arm, table and free objects, advanced step by step toward commanded joint targets.
+
+    Actuated joints (`joint_names`) are the arm joints followed by the finger joints; each finger
+    joint is half the gripper opening. A command is either a fixed target (`command`) or a timed
+    trajectory (`follow`) interpolated linearly at every physics step; `hold` stops a trajectory
+    where the arm is. Object poses are those of each object's frame-0 centroid.
+    """
+
+    def __init__(self, robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConfig | None = None) -> None:
+        import mujoco
+
+        self._mj = mujoco
+        self.robot = robot
+        self.config = sim or SimConfig()
+        self.clouds = {name: np.asarray(points, float) for name, points in objects.items()}
+        self.model = build_model(robot, self.clouds, self.config)
+        self.data = mujoco.MjData(self.model)
+        self.joint_names = tuple(robot.arm_joints) + tuple(robot.finger_joints)
+        self.n_arm = len(robot.arm_joints)
+        joints = [self.model.joint(j) for j in self.joint_names]
+        self._qpos = np.array([j.qposadr[0] for j in joints])
+        self._qvel = np.array([j.dofadr[0] for j in joints])
+        self.lower = np.array([self.model.jnt_range[j.id][0] for j in joints])
+        self.upper = np.array([self.model.jnt_range[j.id][1] for j in joints])
+        self._bodies = {name: self.model.body(f"obj{i}").id for i, name in enumerate(self.clouds)}
+        self._centroids = {name: pts.mean(axis=0) for name, pts in self.clouds.items()}
+        self._trajectory: tuple[float, np.ndarray, np.ndarray] | None = None  # start, times, targets
+        self._renderer = None
+        self._camera = None
+        self._video_period = 0.0
+        self._next_frame = 0.0
+        self.video_frames: list[np.ndarray] = []
+        self.reset()
+
+    # -- state ------------------------------------------------------------------------------
+    def reset(self, arm: np.ndarray | None = None, gripper: float | None = None) -> None:
+        """Arm at `arm` (default: the robot's home), fingers at `gripper` opening (default: fully
+        open), objects at their scanned poses, at rest, time 0."""
+        self._mj.mj_resetData(self.model, self.data)
+        q = np.asarray(self.robot.home if arm is None else arm, float)
+        width = self.robot.gripper_max_width if gripper is None else float(gripper)
+        targets = self._targets(q, width)
+        self.data.qpos[self._qpos] = targets
+        self.data.ctrl[:] = targets
+        self._trajectory = None
+        self._mj.mj_forward(self.model, self.data)
+
+    def _targets(self, arm: np.ndarray, gripper: float) -> np.ndarray:
+        n_fingers = len(self.joint_names) - self.n_arm
+        return np.concatenate([np.asarray(arm, float).reshape(self.n_arm), np.full(n_fingers, gripper / 2.0)])
+
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """[n] actuated joint positions (arm joints, then finger joints)."""
+        return self.data.qpos[self._qpos].copy()
+
+    @property
+    def velocities(self) -> np.ndarray:
+        return self.data.qvel[self._qvel].copy()
+
+    @property
+    def targets(self) -> np.ndarray:
+        """[n] the joint targets the controllers currently track."""
+        return self.data.ctrl[: len(self.joint_names)].copy()
+
+    @property
+    def object_names(self) -> list[str]:
+        return list(self.clouds)
+
+    def object_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """World position [3] of the object's frame-0 centroid and its rotation [3, 3]."""
+        if name not in self._bodies:
+            raise ChordError(f"no simulated object '{name}'; the scene has {self.object_names}")
+        body = self._bodies[name]
+        return self.data.xpos[body].copy(), self.data.xmat[body].reshape(3, 3).copy()
+
+    def object_cloud(self, name: str) -> np.ndarray:
+        """[N, 3] the object's scanned points moved by its current pose."""
+        position, rotation = self.object_pose(name)
+        return (self.clouds[name] - self._centroids[name]) @ rotation.T + position
+
+    # -- commands ---------------------------------------------------------------------------
+    def command(self, targets: np.ndarray) -> None:
+        """Track fixed joint targets [n] (drops any trajectory being followed)."""
+        self._trajectory = None
+        self.data.ctrl[: len(self.joint_names)] = np.asarray(targets, float)
+
+    def hold(self) -> None:
+        """Stop the arm where it is now (its joint positions become the targets); the fingers keep
+        their current command, so a held object stays gripped."""
+        targets = self.targets
+        targets[: self.n_arm] = self.positions[: self.n_arm]
+        self.command(targets)
+
+    def follow(self, times: np.ndarray, targets: np.ndarray) -> float:
+        """Follow targets [K, n] at `times` [K] s from now (linear interpolation; before the first
+        time the targets move from the current ones). Returns the trajectory's duration."""
+        times = np.asarray(times, float)
+        targets = np.asarray(targets, float)
+        if times[0] > 0:
+            times = np.concatenate([[0.0], times])
+            targets = np.vstack([self.targets[None], targets])
+        self._trajectory = (self.time, times, targets)
+        return float(times[-1])
+
+    @property
+    def following(self) -> bool:
+        """True while a trajectory still has waypoints ahead."""
+        return self._trajectory is not None and self.time - self._trajectory[0] < self._trajectory[1][-1]
+
+    def step(self, duration: float | None = None) -> None:
+        """Advance the physics by `duration` s (whole timesteps; default one timestep)."""
+        dt = self.config.timestep
+        steps = 1 if duration is None else max(1, int(round(duration / dt)))
+        n = len(self.joint_names)
+        for _ in range(steps):
+            if self._renderer is not None and self.time >= self._next_frame - 1e-9:
+                self._renderer.update_scene(self.data, self._camera)
+                self.video_frames.append(self._renderer.render().copy())
+                self._next_frame += self._video_period
+            if self._trajectory is not None:
+                start, times, targets = self._trajectory
+                t = self.time - start
+                self.data.ctrl[:n] = [np.interp(t, times, targets[:, j]) for j in range(n)]
+            self._mj.mj_step(self.model, self.data)
+
+    # -- video ------------------------------------------------------------------------------
+    def start_video(self, fps: float, size: tuple[int, int] = (360, 480)) -> bool:
+        """Render a frame every 1/fps simulated seconds from now on; False when GL is unusable."""
+        self.stop_video()
+        self.video_frames = []
+        try:
+            self._renderer = self._mj.Renderer(self.model, *size)
+        except Exception:  # no usable GL context: the caller reports that the video was skipped
+            self._renderer = None
+            return False
+        self._camera = self._mj.MjvCamera()
+        self._camera.lookat[:] = [0.45, 0.0, 0.15]
+        self._camera.distance, self._camera.azimuth, self._camera.elevation = 1.4, 150.0, -25.0
+        self._video_period = 1.0 / fps
+        self._next_frame = self.time
+        return True
+
+    def stop_video(self) -> list[np.ndarray]:
+        """Stop rendering; returns the frames rendered since start_video."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        return self.video_frames
+
+
+def plan_joint_targets(plan, finger_count: int = 2) -> np.ndarray:
+    """[K, n + finger_count] a plan's arm positions followed by each finger joint at gripper / 2."""
+    return np.hstack([plan.positions, np.repeat(np.asarray(plan.gripper, float)[:, None] / 2.0, finger_count, 1)])
+
+
 def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray] | None = None,
                   sim: SimConfig | None = None, video_fps: float = 0.0,
                   video_size: tuple[int, int] = (360, 480)) -> SimResult:
@@ -128,57 +293,28 @@ def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray]
     `objects` maps names to frame-0 clouds (default: the flow's objects); the plan's object is
     matched by name. Video frames are rendered when video_fps > 0 and a GL backend works.
     """
-    import mujoco
-
     if not plan.accepted:
         raise ChordError("a refused plan cannot be simulated: it carries no trajectory")
-    sim = sim or SimConfig()
     if objects is None:
         names = flow.object_names or [f"object_{i}" for i in np.unique(flow.object_ids)]
         objects = {names[i]: flow.points[flow.object_ids == i] for i in range(len(names))}
     if plan.object_name not in objects:
         raise ChordError(f"object '{plan.object_name}' has no cloud in the simulated scene {list(objects)}")
-    model = build_model(robot, objects, sim)
-    data = mujoco.MjData(model)
-    arm_qpos = [model.joint(j).qposadr[0] for j in robot.arm_joints]
-    finger_qpos = [model.joint(j).qposadr[0] for j in robot.finger_joints]
-    obj_index = list(objects).index(plan.object_name)
-    body = model.body(f"obj{obj_index}").id
-    data.qpos[arm_qpos] = plan.positions[0]
-    data.qpos[finger_qpos] = plan.gripper[0] / 2.0
-    data.ctrl[: len(arm_qpos)] = plan.positions[0]
-    data.ctrl[len(arm_qpos):] = plan.gripper[0] / 2.0
-    mujoco.mj_forward(model, data)
-
-    renderer, frames, camera = None, [], None
+    arm = ArmSimulation(robot, objects, sim)
+    arm.reset(plan.positions[0], plan.gripper[0])
     if video_fps > 0:
-        try:
-            renderer = mujoco.Renderer(model, *video_size)
-            camera = mujoco.MjvCamera()
-            camera.lookat[:] = [0.45, 0.0, 0.15]
-            camera.distance, camera.azimuth, camera.elevation = 1.4, 150.0, -25.0
-        except Exception:  # no usable GL context: the caller reports that the video was skipped
-            renderer = None
-
-    end = plan.times[-1] + sim.settle
-    steps = int(np.ceil(end / sim.timestep))
-    record_stride = max(1, int(round(sim.record_every / sim.timestep)))
-    video_stride = int(round(1.0 / (video_fps * sim.timestep))) if renderer else 0
+        arm.start_video(video_fps, video_size)
+    end = arm.follow(plan.times, plan_joint_targets(plan, len(robot.finger_joints))) + arm.config.settle
     times, positions, rotations = [], [], []
-    for step in range(steps + 1):
-        t = step * sim.timestep
-        if step % record_stride == 0 or step == steps:
-            times.append(t)
-            positions.append(data.xpos[body].copy())
-            rotations.append(data.xmat[body].reshape(3, 3).copy())
-        if renderer and step % video_stride == 0:
-            renderer.update_scene(data, camera)
-            frames.append(renderer.render().copy())
-        data.ctrl[: len(arm_qpos)] = [np.interp(t, plan.times, plan.positions[:, j]) for j in range(len(arm_qpos))]
-        data.ctrl[len(arm_qpos):] = np.interp(t, plan.times, plan.gripper) / 2.0
-        mujoco.mj_step(model, data)
-    if renderer:
-        renderer.close()
+    while True:
+        position, rotation = arm.object_pose(plan.object_name)
+        times.append(arm.time)
+        positions.append(position)
+        rotations.append(rotation)
+        if arm.time >= end - 1e-9:
+            break
+        arm.step(min(arm.config.record_every, end - arm.time))
+    frames = arm.stop_video()
     times, positions, rotations = np.array(times), np.array(positions), np.array(rotations)
     return _measure(plan, flow, objects[plan.object_name], times, positions, rotations, frames)
 

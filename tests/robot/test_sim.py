@@ -10,7 +10,7 @@ from chord_core.errors import ChordError
 from chord_core.robot import scenarios
 from chord_core.robot.planner import Plan, plan_flow
 from chord_core.robot.safety import PlanRefused
-from chord_core.robot.sim import simulate_plan
+from chord_core.robot.sim import ArmSimulation, plan_joint_targets, simulate_plan
 
 
 def test_simulated_lift_and_move_meets_its_target(panda):
@@ -22,6 +22,52 @@ def test_simulated_lift_and_move_meets_its_target(panda):
     # the object really travelled: its final centroid is 15 cm from where it started
     assert np.linalg.norm(result.object_positions[-1] - result.object_positions[0]) > 0.14
     assert result.frame_point_errors.max() < 0.02
+
+
+def test_stepwise_simulation_tracks_commands_holds_and_moves_clouds(panda):
+    case = scenarios.lift_and_move(9, 300)
+    arm = ArmSimulation(panda.config, case.scene)
+    assert arm.joint_names == panda.joint_names + panda.config.finger_joints
+    home = np.array(panda.config.home)
+    np.testing.assert_allclose(arm.positions[:7], home, atol=1e-9)
+    np.testing.assert_allclose(arm.positions[7:], panda.config.gripper_max_width / 2)
+    position, rotation = arm.object_pose("box")
+    np.testing.assert_allclose(position, case.scene["box"].mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(arm.object_cloud("box"), case.scene["box"], atol=1e-5)
+
+    target = arm.targets
+    target[0] += 0.3
+    arm.command(target)
+    arm.step(1.0)
+    assert arm.time == pytest.approx(1.0)
+    assert abs(arm.positions[0] - target[0]) < 0.01
+
+    duration = arm.follow(np.array([2.0]), (target + np.r_[0.4, np.zeros(8)])[None])  # from the current targets
+    assert duration == pytest.approx(2.0) and arm.following
+    arm.step(1.0)
+    assert arm.following
+    arm.hold()  # stops part way; the arm stays put from then on
+    assert not arm.following
+    held = arm.positions[0]
+    assert target[0] + 0.1 < held < target[0] + 0.3
+    arm.step(1.0)
+    assert abs(arm.positions[0] - held) < 0.01
+    np.testing.assert_allclose(arm.object_pose("box")[0], position, atol=1e-3)  # untouched box stays
+    arm.reset()
+    assert arm.time == 0.0
+    np.testing.assert_allclose(arm.positions[:7], home, atol=1e-9)
+    with pytest.raises(ChordError, match="no simulated object"):
+        arm.object_pose("mug")
+
+
+def test_plan_joint_targets_put_each_finger_at_half_the_opening(panda):
+    case = scenarios.lift_and_move(9, 200)
+    plan = plan_flow(case.flow, case.scene, panda, "grasp")
+    targets = plan_joint_targets(plan)
+    assert targets.shape == (len(plan.times), 9)
+    np.testing.assert_allclose(targets[:, :7], plan.positions)
+    np.testing.assert_allclose(targets[:, 7], plan.gripper / 2)
+    np.testing.assert_allclose(targets[:, 8], plan.gripper / 2)
 
 
 def test_refused_plan_cannot_be_simulated(panda):

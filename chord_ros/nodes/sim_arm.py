@@ -1,0 +1,320 @@
+"""`sim_arm`: the MuJoCo arm (chord_core.robot.sim.ArmSimulation) behind the arm's ROS interfaces.
+
+* FollowJointTrajectory action server on `arm_action` (type from `trajectory_interface`: control_msgs
+  when importable under "auto", else chord_msgs), and with `trajectory_interface:=topic` also a
+  trajectory_msgs/JointTrajectory subscriber on `arm_topic`.
+* Publishes sensor_msgs/JointState (arm + finger joints) and, per object, geometry_msgs/PoseStamped
+  of its frame-0 centroid at `joint_state_rate` Hz; with `publish_clouds` it is also the simulated
+  segmented perception: each object's scan moved by its simulated pose on object_cloud_topic(name)
+  (transient local), re-published after every executed trajectory.
+
+Policies (README "Nodes"):
+* every goal is re-checked: joint names (the arm joints must all be there; finger joints are
+  optional and keep their command when absent), finite values, strictly increasing times, URDF
+  position limits, velocity limits of the robot config between points, and a first point at t = 0
+  within `start_tolerance` of the current state (a later first point is reached from the current
+  state). A bad goal is accepted and aborted at once with INVALID_JOINTS / INVALID_GOAL and the
+  reason in error_string (an action rejection cannot carry a reason);
+* one goal at a time: a goal (or topic trajectory) arriving while one executes is rejected and
+  logged; cancel the running goal first;
+* cancel: the arm stops and holds its position (the gripper keeps its command, so a held object
+  stays held); the goal ends CANCELED;
+* a goal succeeds (SUCCESSFUL) after its last point plus `settle_time`, when every arm joint is
+  within `goal_tolerance` of the last point (else GOAL_TOLERANCE_VIOLATED). goal_time_tolerance is
+  not used: the simulated arm is always on time;
+* the physics advances only while a trajectory executes (and settles); between goals the scene is
+  at rest and frozen. real_time_factor > 1 runs faster than real time (as fast as the CPU allows).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import JointState, PointCloud2
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from chord_core.errors import ChordError
+from chord_core.robot.config import load_robot_config
+from chord_core.robot.model import RobotModel
+from chord_core.robot.sim import ArmSimulation, SimConfig, write_video
+from chord_core.scan_io import load_scan
+from chord_ros import names
+from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type
+from chord_ros.convert import make_header, numpy_to_cloud
+from chord_ros.node_params import declare, latched_qos
+from chord_ros.nodes.runner import run_node
+from chord_ros.share import config_path
+from chord_ros.trajectory_conversion import JointNamesError, TrajectoryArrays, duration_msg, trajectory_to_arrays
+
+STEP_CHUNK = 0.01  # simulated seconds advanced between real-time pacing checks
+
+
+@dataclass
+class Snapshot:
+    """What the publishers read: written whole by the stepping thread, so readers need no lock."""
+
+    positions: np.ndarray
+    velocities: np.ndarray
+    targets: np.ndarray
+    poses: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def pose_msg(position: np.ndarray, rotation: np.ndarray) -> Pose:
+    from scipy.spatial.transform import Rotation
+
+    x, y, z, w = Rotation.from_matrix(rotation).as_quat()
+    return Pose(position=Point(x=float(position[0]), y=float(position[1]), z=float(position[2])),
+                orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))
+
+
+class GoalRejected(ChordError):
+    """A trajectory the arm refuses; `code` is the FollowJointTrajectory result code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class SimArm(Node):
+    def __init__(self) -> None:
+        super().__init__("sim_arm")
+        robot_config = declare(self, "robot_config", "",
+                               "RobotConfig YAML: URDF, arm and finger joints, velocity limits, home; empty = the package's config/robot_panda.yaml")
+        scene_files = declare(self, "scene_files", [],
+                              "scan files (.ply/.pcd/.xyz/.pts/.npz) of the objects; object name = file stem")
+        self.rtf = float(declare(self, "real_time_factor", 1.0,
+                                 "simulated seconds per wall-clock second; > 1 runs faster (CPU permitting)"))
+        rate = float(declare(self, "joint_state_rate", 50.0, "Hz of /joint_states and object poses"))
+        self.publish_clouds = bool(declare(self, "publish_clouds", True,
+                                           "publish each object's moved scan as its segmented cloud"))
+        self.video_dir = declare(self, "video_dir", "", "directory for one mp4 per executed goal; empty = none")
+        self.video_fps = float(declare(self, "video_fps", 25.0, "frame rate of the goal videos"))
+        interface = declare(self, "trajectory_interface", "auto",
+                            f"{'|'.join(TRAJECTORY_INTERFACES)}: action type; 'topic' adds a JointTrajectory "
+                            "subscriber (the action server stays, with the 'auto' type)")
+        arm_action = declare(self, "arm_action", names.ARM_ACTION, "FollowJointTrajectory action name")
+        arm_topic = declare(self, "arm_topic", names.ARM_TRAJECTORY_TOPIC,
+                            "JointTrajectory topic (trajectory_interface = topic)")
+        self.start_tolerance = float(declare(self, "start_tolerance", 0.05,
+                                             "max |q - current| (rad or m) of a first point at t = 0"))
+        self.goal_tolerance = float(declare(self, "goal_tolerance", 0.05,
+                                            "max arm joint error (rad) at the end for SUCCESSFUL"))
+        self.settle_time = float(declare(self, "settle_time", 0.5,
+                                         "simulated seconds after the last point before the result"))
+        self.frame_id = declare(self, "frame_id", names.BASE_FRAME, "frame of object poses and clouds")
+        if interface not in TRAJECTORY_INTERFACES:
+            raise ChordError(f"trajectory_interface must be one of {TRAJECTORY_INTERFACES}, got '{interface}'")
+        for key, value in (("real_time_factor", self.rtf), ("joint_state_rate", rate),
+                           ("start_tolerance", self.start_tolerance), ("goal_tolerance", self.goal_tolerance),
+                           ("video_fps", self.video_fps)):
+            if not value > 0:
+                raise ChordError(f"{key} must be > 0, got {value}")
+        if not self.settle_time >= 0:
+            raise ChordError(f"settle_time must be >= 0 s, got {self.settle_time}")
+        scans = [load_scan(path) for path in scene_files]
+        object_names = [scan.name for scan in scans]
+        if len(set(object_names)) != len(object_names):
+            raise ChordError(f"scene_files must have distinct file stems (object names), got {object_names}")
+        if self.video_dir:
+            Path(self.video_dir).mkdir(parents=True, exist_ok=True)
+
+        config = load_robot_config(robot_config or config_path("robot_panda.yaml"))
+        self.velocity_limits = RobotModel(config).velocity_limits
+        self.sim = ArmSimulation(config, {s.name: s.points for s in scans}, SimConfig(settle=self.settle_time))
+        self.colors = {s.name: s.colors for s in scans}
+        self.n_arm = self.sim.n_arm
+        self.action_type = follow_joint_trajectory_type("auto" if interface == "topic" else interface)
+        self._busy = threading.Lock()
+        self._goals = 0
+        self._warned_video = False
+        self._snapshot = self._take_snapshot()
+
+        group = ReentrantCallbackGroup()
+        self.joint_pub = self.create_publisher(JointState, names.JOINT_STATES_TOPIC, 10)
+        self.pose_pubs = {n: self.create_publisher(PoseStamped, names.object_pose_topic(n), 10)
+                          for n in object_names}
+        self.cloud_pubs = ({n: self.create_publisher(PointCloud2, names.object_cloud_topic(n), latched_qos())
+                            for n in object_names} if self.publish_clouds else {})
+        self.create_timer(1.0 / rate, self._publish_state, callback_group=group)
+        self.feedback_period = 1.0 / rate
+        self.server = ActionServer(self, self.action_type, arm_action, self._execute_goal,
+                                   goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
+                                   callback_group=group)
+        if interface == "topic":
+            self.create_subscription(JointTrajectory, arm_topic, self._on_topic_trajectory, 10,
+                                     callback_group=group)
+        self._publish_clouds()
+        self.get_logger().info(
+            f"simulated arm ready: {len(self.sim.joint_names)} joints, objects {object_names}, action "
+            f"{arm_action} [{self.action_type.__module__.split('.')[0]}]"
+            + (f", topic {arm_topic}" if interface == "topic" else "") + f", real_time_factor {self.rtf}")
+
+    # -- state publishing -----------------------------------------------------------------
+    def _take_snapshot(self) -> Snapshot:
+        sim = self.sim
+        return Snapshot(sim.positions, sim.velocities, sim.targets,
+                        {n: sim.object_pose(n) for n in sim.object_names})
+
+    def _publish_state(self) -> None:
+        snap = self._snapshot
+        stamp = self.get_clock().now().to_msg()
+        self.joint_pub.publish(JointState(header=make_header("", stamp), name=list(self.sim.joint_names),
+                                          position=snap.positions.tolist(), velocity=snap.velocities.tolist()))
+        for name, pub in self.pose_pubs.items():
+            pub.publish(PoseStamped(header=make_header(self.frame_id, stamp), pose=pose_msg(*snap.poses[name])))
+
+    def _publish_clouds(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        for name, pub in self.cloud_pubs.items():
+            pub.publish(numpy_to_cloud(self.sim.object_cloud(name), self.colors[name], self.frame_id, stamp))
+
+    # -- goal checks ----------------------------------------------------------------------
+    def check_trajectory(self, msg: JointTrajectory) -> tuple[np.ndarray, np.ndarray]:
+        """Times [K] and full joint targets [K, n] of a trajectory the arm can run, else GoalRejected."""
+        Result = self.action_type.Result
+        arm, fingers = self.sim.joint_names[: self.n_arm], self.sim.joint_names[self.n_arm:]
+        try:
+            arrays: TrajectoryArrays = trajectory_to_arrays(msg, arm, fingers)
+        except JointNamesError as error:
+            raise GoalRejected(Result.INVALID_JOINTS, str(error)) from None
+        except ChordError as error:
+            raise GoalRejected(Result.INVALID_GOAL, str(error)) from None
+        current = self._snapshot.targets
+        targets = np.repeat(current[None], len(arrays.times), axis=0)
+        columns = [self.sim.joint_names.index(n) for n in arrays.joint_names]
+        targets[:, columns] = arrays.positions
+        names_all = self.sim.joint_names
+        outside = (targets < self.sim.lower - 1e-6) | (targets > self.sim.upper + 1e-6)
+        if outside.any():
+            k, j = map(int, np.argwhere(outside)[0])
+            raise GoalRejected(Result.INVALID_GOAL, f"point {k}: {names_all[j]} = {targets[k, j]:.4f} is outside "
+                                                    f"its limits [{self.sim.lower[j]:.4f}, {self.sim.upper[j]:.4f}]")
+        times = arrays.times
+        if times[0] <= 1e-9:
+            gap = np.abs(targets[0] - self._snapshot.positions)
+            j = int(np.argmax(gap))
+            if gap[j] > self.start_tolerance:
+                raise GoalRejected(Result.INVALID_GOAL, f"the first point is {gap[j]:.3f} from the current "
+                                                        f"{names_all[j]} (start_tolerance {self.start_tolerance})")
+            path_t, path_q = times, targets
+        else:  # the arm moves from where it is to the first point
+            path_t, path_q = np.concatenate([[0.0], times]), np.vstack([current[None], targets])
+        speed = np.abs(np.diff(path_q[:, : self.n_arm], axis=0)) / np.diff(path_t)[:, None]
+        over = speed > self.velocity_limits * (1 + 1e-6)
+        if over.any():
+            k, j = map(int, np.argwhere(over)[0])
+            raise GoalRejected(Result.INVALID_GOAL, f"segment {k}->{k + 1}: {names_all[j]} would move at "
+                                                    f"{speed[k, j]:.3f} rad/s, above its limit {self.velocity_limits[j]:.3f}")
+        return times, targets
+
+    # -- execution ------------------------------------------------------------------------
+    def _on_goal(self, _request) -> GoalResponse:
+        if not self._busy.acquire(blocking=False):
+            self.get_logger().warning("goal rejected: the arm is executing another trajectory (cancel it first)")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _execute_goal(self, goal_handle):
+        result = self.action_type.Result()
+        try:
+            times, targets = self.check_trajectory(goal_handle.request.trajectory)
+        except GoalRejected as rejected:
+            self.get_logger().error(f"goal aborted: {rejected}")
+            result.error_code, result.error_string = rejected.code, str(rejected)
+            goal_handle.abort()
+            self._busy.release()
+            return result
+        try:
+            outcome, message = self.run_trajectory(times, targets, goal_handle)
+        finally:
+            self._busy.release()
+        result.error_code, result.error_string = outcome, message
+        if goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        elif outcome == result.SUCCESSFUL:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        self.get_logger().info(f"goal finished: {message}")
+        return result
+
+    def _on_topic_trajectory(self, msg: JointTrajectory) -> None:
+        if not self._busy.acquire(blocking=False):
+            self.get_logger().warning("topic trajectory ignored: the arm is executing another trajectory")
+            return
+        try:
+            times, targets = self.check_trajectory(msg)
+            _, message = self.run_trajectory(times, targets, None)
+            self.get_logger().info(f"topic trajectory finished: {message}")
+        except GoalRejected as rejected:
+            self.get_logger().error(f"topic trajectory rejected: {rejected}")
+        finally:
+            self._busy.release()
+
+    def run_trajectory(self, times: np.ndarray, targets: np.ndarray, goal_handle) -> tuple[int, str]:
+        """Step the simulation through the trajectory in (scaled) real time; (result code, message)."""
+        sim, codes = self.sim, self.action_type.Result
+        self._goals += 1
+        video = bool(self.video_dir) and sim.start_video(self.video_fps)
+        if self.video_dir and not video and not self._warned_video:
+            self._warned_video = True
+            self.get_logger().warning("no GL context for MuJoCo rendering: no goal videos (try MUJOCO_GL=egl)")
+        start = sim.time
+        end = start + sim.follow(times, targets) + self.settle_time
+        wall0 = time.monotonic()
+        next_feedback = 0.0
+        canceled = False
+        while sim.time < end - 1e-9:
+            if goal_handle is not None and goal_handle.is_cancel_requested and not canceled:
+                canceled = True
+                sim.hold()
+                end = sim.time + self.settle_time
+            sim.step(min(STEP_CHUNK, end - sim.time))
+            self._snapshot = self._take_snapshot()
+            now = time.monotonic()
+            if goal_handle is not None and now >= next_feedback:
+                next_feedback = now + self.feedback_period
+                goal_handle.publish_feedback(self._feedback(sim.time - start))
+            ahead = wall0 + (sim.time - start) / self.rtf - now
+            time.sleep(max(ahead, 0.0))  # also yields to the publishers when running flat out
+        if video:
+            path = write_video(sim.stop_video(), Path(self.video_dir) / f"goal_{self._goals:03d}.mp4", self.video_fps)
+            self.get_logger().info(f"video: {path}")
+        self._publish_clouds()
+        if canceled:
+            return codes.SUCCESSFUL, f"canceled after {sim.time - start:.2f} s; the arm holds its position"
+        error = np.abs(sim.positions - targets[-1])[: self.n_arm]
+        if error.max() > self.goal_tolerance:
+            j = int(np.argmax(error))
+            return codes.GOAL_TOLERANCE_VIOLATED, (f"{sim.joint_names[j]} ended {error[j]:.3f} rad from the "
+                                                   f"last point (goal_tolerance {self.goal_tolerance})")
+        return codes.SUCCESSFUL, (f"executed {len(times)} points over {times[-1]:.2f} s (+{self.settle_time:.2f} s "
+                                  f"settle) in {time.monotonic() - wall0:.2f} s wall time")
+
+    def _feedback(self, elapsed: float):
+        snap = self._snapshot
+        at = duration_msg(elapsed)
+        feedback = self.action_type.Feedback()
+        feedback.header = make_header(self.frame_id, self.get_clock().now().to_msg())
+        feedback.joint_names = list(self.sim.joint_names)
+        feedback.desired = JointTrajectoryPoint(positions=snap.targets.tolist(), time_from_start=at)
+        feedback.actual = JointTrajectoryPoint(positions=snap.positions.tolist(),
+                                               velocities=snap.velocities.tolist(), time_from_start=at)
+        feedback.error = JointTrajectoryPoint(positions=(snap.targets - snap.positions).tolist(), time_from_start=at)
+        return feedback
+
+
+def main() -> int:
+    return run_node(SimArm, threads=4)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""Plans <-> trajectory messages at the arm boundary.
+
+* :class:`chord_core.robot.planner.Plan` -> ``trajectory_msgs/JointTrajectory``: the arm joints plus
+  every finger joint at half the gripper opening, `time_from_start` = ``plan.times``.
+* Plan -> ``chord_msgs/PlanReport`` (accepted plans and refusals alike).
+* ``JointTrajectory`` -> arrays for the arm server, validated: joint names (unknown, missing,
+  repeated), point lengths, finite values and strictly increasing times. A malformed message raises
+  ChordError (`JointNamesError` for name problems) naming the field at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import Point, Pose, Quaternion
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from chord_core.errors import ChordError
+from chord_core.robot.sim import plan_joint_targets
+from chord_msgs.msg import Grasp as GraspMsg
+from chord_msgs.msg import PlanReport
+from chord_ros.convert import _float_array, make_header
+from chord_ros.names import BASE_FRAME
+
+
+class JointNamesError(ChordError):
+    """A trajectory names joints the arm does not have, lacks some it needs, or repeats one."""
+
+
+@dataclass
+class TrajectoryArrays:
+    """A validated joint trajectory: columns follow `joint_names` (required joints first)."""
+
+    joint_names: tuple[str, ...]
+    times: np.ndarray  # [K] s from the trajectory's start, strictly increasing
+    positions: np.ndarray  # [K, n]
+    velocities: np.ndarray | None  # [K, n], or None when the message carries none
+
+
+def duration_msg(seconds: float) -> Duration:
+    nanoseconds = int(round(float(seconds) * 1e9))
+    return Duration(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def duration_seconds(duration: Duration) -> float:
+    return duration.sec + duration.nanosec * 1e-9
+
+
+def plan_to_trajectory(plan, finger_joints: Sequence[str]) -> JointTrajectory:
+    """The plan's waypoints for the arm and the fingers (empty points for a refused plan)."""
+    msg = JointTrajectory()
+    msg.joint_names = list(plan.joint_names) + list(finger_joints)
+    if not plan.accepted or len(plan.times) == 0:
+        return msg
+    positions = plan_joint_targets(plan, len(finger_joints))
+    finger = positions[:, len(plan.joint_names):]
+    finger_velocities = np.gradient(finger, plan.times, axis=0) if len(plan.times) > 1 else np.zeros_like(finger)
+    velocities = np.hstack([plan.velocities, finger_velocities])
+    for t, q, v in zip(plan.times, positions, velocities):
+        msg.points.append(JointTrajectoryPoint(positions=q.tolist(), velocities=v.tolist(),
+                                               time_from_start=duration_msg(t)))
+    return msg
+
+
+def grasp_to_msg(grasp, object_name: str, frame_id: str = BASE_FRAME, stamp: Time | None = None) -> GraspMsg:
+    """A graspnetAPI-layout grasp (rotation columns: approach, closing, third) as chord_msgs/Grasp."""
+    from scipy.spatial.transform import Rotation
+
+    msg = GraspMsg(header=make_header(frame_id, stamp), object_name=object_name)
+    if grasp is None:
+        msg.pose.orientation.w = 1.0
+        return msg
+    x, y, z, w = Rotation.from_matrix(np.asarray(grasp.rotation, float)).as_quat()
+    t = np.asarray(grasp.translation, float)
+    msg.score, msg.width, msg.height, msg.depth = (float(grasp.score), float(grasp.width),
+                                                   float(grasp.height), float(grasp.depth))
+    msg.pose = Pose(position=Point(x=t[0], y=t[1], z=t[2]), orientation=Quaternion(x=x, y=y, z=z, w=w))
+    return msg
+
+
+def plan_to_report(plan, finger_joints: Sequence[str], frame_id: str = BASE_FRAME,
+                   stamp: Time | None = None) -> PlanReport:
+    """chord_msgs/PlanReport of an accepted plan or a refusal (reason + offending frame, no trajectory)."""
+    msg = PlanReport(header=make_header(frame_id, stamp))
+    msg.accepted = bool(plan.accepted)
+    msg.reason = plan.reason
+    msg.offending_frame = int(plan.offending_frame)
+    msg.mode = plan.mode
+    msg.grasp = grasp_to_msg(plan.grasp, plan.object_name, frame_id, stamp)
+    msg.trajectory = plan_to_trajectory(plan, finger_joints)
+    msg.tracking_errors = _float_array(plan.tracking_errors)
+    msg.max_tracking_error = plan.max_tracking_error
+    msg.planning_time = float(plan.planning_time)
+    return msg
+
+
+def _column(point_index: int, field: str, values, n: int) -> np.ndarray:
+    arr = np.asarray(values, float)
+    if arr.shape != (n,):
+        raise ChordError(f"trajectory point {point_index} has {arr.size} {field} for {n} joints")
+    if not np.all(np.isfinite(arr)):
+        raise ChordError(f"trajectory point {point_index} has NaN/inf {field}")
+    return arr
+
+
+def trajectory_to_arrays(msg: JointTrajectory, joint_names: Sequence[str],
+                         optional: Sequence[str] = ()) -> TrajectoryArrays:
+    """Validated arrays of a JointTrajectory that must name every joint in `joint_names` and may
+    name those in `optional`; columns are reordered to joint_names + the optional ones present."""
+    names = list(msg.joint_names)
+    known = list(joint_names) + list(optional)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise JointNamesError(f"the trajectory names the joints {repeated} more than once")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise JointNamesError(f"the trajectory names unknown joints {unknown}; the arm has {known}")
+    missing = [n for n in joint_names if n not in names]
+    if missing:
+        raise JointNamesError(f"the trajectory lacks the joints {missing}; it names {names}")
+    if not msg.points:
+        raise ChordError("the trajectory has no points")
+    order = [names.index(n) for n in known if n in names]
+    n = len(names)
+    times = np.array([duration_seconds(p.time_from_start) for p in msg.points])
+    if times[0] < 0 or np.any(np.diff(times) <= 0):
+        bad = 0 if times[0] < 0 else int(np.flatnonzero(np.diff(times) <= 0)[0]) + 1
+        raise ChordError(f"trajectory times must start at >= 0 s and strictly increase; point {bad} is at "
+                         f"{times[bad]:.4f} s after {times[bad - 1] if bad else 0.0:.4f} s")
+    positions = np.array([_column(k, "positions", p.positions, n) for k, p in enumerate(msg.points)])
+    with_velocities = [len(p.velocities) > 0 for p in msg.points]
+    velocities = None
+    if any(with_velocities):
+        if not all(with_velocities):
+            raise ChordError("trajectory velocities must be given for every point or for none")
+        velocities = np.array([_column(k, "velocities", p.velocities, n) for k, p in enumerate(msg.points)])
+        velocities = velocities[:, order]
+    return TrajectoryArrays(tuple(names[i] for i in order), times, positions[:, order], velocities)

@@ -1,0 +1,124 @@
+"""planner + sim_arm processes: a published ObjectFlow becomes a PlanReport and, when accepted, a
+trajectory the simulated arm executes so the box ends where the flow says; an unreachable flow is
+refused with its frame and reason and the arm never gets a goal."""
+
+import time
+
+import numpy as np
+import pytest
+
+from chord_core.flow import Flow
+from chord_core.robot import scenarios
+from chord_core.scan_io import Scan, save_scan
+from chord_ros import names
+from chord_ros.convert import flow_to_msg
+from node_process import flow_target_centroid, spin_until, start_node, stop_nodes
+
+
+class Observer:
+    """The test's node: publishes flows, records plan reports, goal statuses and the box pose."""
+
+    def __init__(self, context, procs):
+        import rclpy
+        from action_msgs.msg import GoalStatusArray
+        from geometry_msgs.msg import PoseStamped
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
+
+        from chord_msgs.msg import ObjectFlow, PlanReport
+        from chord_ros.node_params import latched_qos
+
+        self.procs = procs
+        self.node = rclpy.create_node("planner_test", context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.flow_pub = self.node.create_publisher(ObjectFlow, names.FLOW_TOPIC, latched_qos())
+        self.reports, self.goals, self.pose = [], {}, None
+        self.node.create_subscription(PlanReport, names.PLAN_TOPIC, self.reports.append, latched_qos(10))
+        self.node.create_subscription(PoseStamped, names.object_pose_topic("box"),
+                                      lambda m: setattr(self, "pose", m), 10)
+        status_qos = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE,
+                                durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+        self.node.create_subscription(GoalStatusArray, f"{names.ARM_ACTION}/_action/status", self._on_status,
+                                      status_qos)
+
+    def _on_status(self, msg) -> None:
+        for status in msg.status_list:
+            self.goals[bytes(status.goal_info.goal_id.uuid)] = status.status
+
+    def spin_until(self, done, timeout=90.0, what=""):
+        spin_until(self.executor, done, timeout, self.procs, what)
+
+    def spin_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        self.spin_until(lambda: time.monotonic() > end)
+
+    def plan(self, flow: Flow):
+        """Publish the flow and return the PlanReport it produced (re-sent while the planner is
+        still finishing a previous flow and refuses as busy)."""
+        for _ in range(20):
+            count = len(self.reports)
+            self.flow_pub.publish(flow_to_msg(flow))
+            self.spin_until(lambda: len(self.reports) > count, what="the PlanReport")
+            if not self.reports[-1].reason.startswith("busy"):
+                return self.reports[-1]
+            self.spin_for(0.5)
+        raise AssertionError("the planner stayed busy")
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    import rclpy
+    from rclpy.context import Context
+
+    tmp = tmp_path_factory.mktemp("planner")
+    scene = save_scan(Scan("box", scenarios.lift_and_move().scene["box"]), tmp / "box.npz")
+    procs = [start_node("sim_arm", {"scene_files": f"['{scene}']", "real_time_factor": 20.0}, tmp / "sim_arm.log"),
+             start_node("planner", {"grasp_backend": "antipodal"}, tmp / "planner.log")]
+    context = Context()
+    rclpy.init(context=context)
+    observer = None
+    try:
+        observer = Observer(context, procs)
+        observer.spin_until(lambda: observer.flow_pub.get_subscription_count() > 0 and observer.pose is not None,
+                            what="the planner's flow subscription and the simulated box")
+        yield observer
+    finally:
+        stop_nodes(*procs)
+        if observer is not None:
+            observer.node.destroy_node()
+        rclpy.shutdown(context=context)
+        for log in ("sim_arm.log", "planner.log"):
+            print((tmp / log).read_text()[-3000:])
+
+
+def test_accepted_flow_is_executed_and_the_box_follows_it(graph):
+    from action_msgs.msg import GoalStatus
+
+    case = scenarios.lift_and_move()
+    before = set(graph.goals)
+    report = graph.plan(case.flow)
+    assert report.accepted, report.reason
+    assert report.offending_frame == -1 and report.mode == "grasp" and report.grasp.object_name == "box"
+    assert len(report.trajectory.points) > 10 and len(report.trajectory.joint_names) == 9
+    assert len(report.tracking_errors) == case.flow.num_frames
+    graph.spin_until(lambda: any(s == GoalStatus.STATUS_SUCCEEDED for g, s in graph.goals.items() if g not in before),
+                     what="the arm to finish the goal")
+    graph.pose = None
+    graph.spin_until(lambda: graph.pose is not None, what="the box pose")
+    p = graph.pose.pose.position
+    assert np.linalg.norm(np.array([p.x, p.y, p.z]) - flow_target_centroid(case.flow)) <= 0.01
+
+
+def test_unreachable_flow_is_refused_and_never_sent(graph):
+    pts = scenarios.box_cloud((0.05, 0.05, 0.06), (0.5, 0.0), 300)
+    s = np.linspace(0, 1, 9)
+    flow = Flow(scenarios.rigid_flow(pts, np.stack([0.9 * s, 0 * s, 0.1 * s], 1), np.zeros((9, 3))),
+                np.zeros(300, np.int32), 5.0, "throw the box far away", ["box"])
+    before = set(graph.goals)
+    report = graph.plan(flow)
+    assert not report.accepted
+    assert report.offending_frame >= 1 and "unreachable" in report.reason
+    assert len(report.trajectory.points) == 0
+    graph.spin_for(2.0)
+    assert set(graph.goals) == before  # the arm's action server never saw a new goal

@@ -1,0 +1,171 @@
+"""sim_arm node in its own process: FollowJointTrajectory goals move the simulated arm and object;
+bad goals are aborted with a reason; a running goal can be canceled; one goal at a time."""
+
+import numpy as np
+import pytest
+
+from chord_core.robot import scenarios
+from chord_core.robot.config import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS
+from chord_core.robot.model import RobotModel
+from chord_core.robot.planner import plan_flow
+from chord_core.scan_io import Scan, save_scan
+from chord_ros import names
+from chord_ros.convert import cloud_to_numpy
+from chord_ros.trajectory_conversion import duration_msg, plan_to_trajectory
+from node_process import (flow_target_centroid, rotation_angle_deg, spin_until, start_node, stop_nodes,
+                                wait_future)
+
+JOINTS = PANDA_ARM_JOINTS + PANDA_FINGER_JOINTS
+
+
+class ArmClient:
+    """The test's side: an action client plus the latest joint state, object pose and cloud."""
+
+    def __init__(self, context, proc):
+        import rclpy
+        from geometry_msgs.msg import PoseStamped
+        from rclpy.action import ActionClient
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import JointState, PointCloud2
+
+        from chord_msgs.action import FollowJointTrajectory
+        from chord_ros.node_params import latched_qos
+
+        self.proc = proc
+        self.node = rclpy.create_node("sim_arm_test", context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.action = FollowJointTrajectory
+        self.client = ActionClient(self.node, FollowJointTrajectory, names.ARM_ACTION)
+        self.joint_states, self.pose, self.cloud = [], None, None
+        self.node.create_subscription(JointState, names.JOINT_STATES_TOPIC, self.joint_states.append, 10)
+        self.node.create_subscription(PoseStamped, names.object_pose_topic("box"),
+                                      lambda m: setattr(self, "pose", m), 10)
+        self.node.create_subscription(PointCloud2, names.object_cloud_topic("box"),
+                                      lambda m: setattr(self, "cloud", m), latched_qos())
+
+    def spin_until(self, done, timeout=60.0, what=""):
+        spin_until(self.executor, done, timeout, [self.proc], what)
+
+    def current(self) -> np.ndarray:
+        """Positions of the latest joint state, in JOINTS order."""
+        self.joint_states.clear()
+        self.spin_until(lambda: self.joint_states, what="/joint_states")
+        msg = self.joint_states[-1]
+        return np.array([msg.position[list(msg.name).index(j)] for j in JOINTS])
+
+    def send(self, trajectory, feedback=None):
+        goal = self.action.Goal(trajectory=trajectory)
+        return wait_future(self.executor, self.client.send_goal_async(goal, feedback_callback=feedback), 30.0,
+                           [self.proc], "goal response")
+
+    def result(self, handle, timeout=90.0):
+        return wait_future(self.executor, handle.get_result_async(), timeout, [self.proc], "goal result")
+
+
+@pytest.fixture(scope="module")
+def arm(tmp_path_factory):
+    import rclpy
+    from rclpy.context import Context
+
+    tmp = tmp_path_factory.mktemp("sim_arm")
+    scene = save_scan(Scan("box", scenarios.lift_and_move().scene["box"]), tmp / "box.npz")
+    proc = start_node("sim_arm", {"scene_files": f"['{scene}']", "real_time_factor": 20.0}, tmp / "sim_arm.log")
+    context = Context()
+    rclpy.init(context=context)
+    client = None
+    try:
+        client = ArmClient(context, proc)
+        client.spin_until(lambda: client.client.server_is_ready() and client.cloud is not None, 60.0,
+                          "the sim_arm action server and its latched cloud")
+        yield client
+    finally:
+        stop_nodes(proc)
+        if client is not None:
+            client.node.destroy_node()
+        rclpy.shutdown(context=context)
+        print((tmp / "sim_arm.log").read_text()[-3000:])
+
+
+def _trajectory(names_, points):
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    return JointTrajectory(joint_names=list(names_), points=[
+        JointTrajectoryPoint(positions=[float(v) for v in q], time_from_start=duration_msg(t)) for t, q in points])
+
+
+def test_bad_goals_are_aborted_with_a_reason_and_the_server_keeps_serving(arm):
+    from action_msgs.msg import GoalStatus
+
+    q = arm.current()
+    wrong = _trajectory(("joint_a",) + JOINTS[1:], [(1.0, q)])
+    response = arm.result(arm.send(wrong))
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert response.result.error_code == arm.action.Result.INVALID_JOINTS
+    assert "joint_a" in response.result.error_string
+
+    outside = q.copy()
+    outside[3] = 0.5  # above panda_joint4's upper limit (0 rad)
+    response = arm.result(arm.send(_trajectory(JOINTS, [(2.0, outside)])))
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert response.result.error_code == arm.action.Result.INVALID_GOAL
+    assert "panda_joint4" in response.result.error_string and "limits" in response.result.error_string
+
+    nan = q.copy()
+    nan[0] = float("nan")
+    response = arm.result(arm.send(_trajectory(JOINTS, [(1.0, nan)])))
+    assert response.result.error_code == arm.action.Result.INVALID_GOAL and "NaN" in response.result.error_string
+    np.testing.assert_allclose(arm.current(), q, atol=1e-6)  # nothing moved
+
+
+def test_lift_and_move_goal_moves_the_box_to_the_flow_target(arm):
+    from action_msgs.msg import GoalStatus
+
+    case = scenarios.lift_and_move()
+    model = RobotModel()
+    q = arm.current()
+    plan = plan_flow(case.flow, case.scene, model, "grasp", q_start=q[:7])
+    feedback = []
+    handle = arm.send(plan_to_trajectory(plan, PANDA_FINGER_JOINTS), feedback.append)
+    assert handle.accepted
+    arm.joint_states.clear()
+    response = arm.result(handle)
+    assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_string
+    assert response.result.error_code == arm.action.Result.SUCCESSFUL
+    assert feedback and list(feedback[-1].feedback.joint_names) == list(JOINTS)
+    assert len(arm.joint_states) > 3  # /joint_states flowed during execution
+    np.testing.assert_allclose(arm.current()[:7], plan.positions[-1], atol=0.02)
+
+    target = flow_target_centroid(case.flow)
+    arm.pose = None
+    arm.spin_until(lambda: arm.pose is not None, what="the box pose")
+    p = arm.pose.pose.position
+    assert arm.pose.header.frame_id == names.BASE_FRAME
+    assert np.linalg.norm(np.array([p.x, p.y, p.z]) - target) <= 0.01
+    assert rotation_angle_deg(arm.pose.pose.orientation) <= 5.0
+    # the simulated perception re-published the moved cloud
+    arm.spin_until(lambda: np.linalg.norm(cloud_to_numpy(arm.cloud)[0].mean(axis=0) - target) < 0.02,
+                   what="the moved cloud")
+
+
+def test_cancel_holds_the_arm_and_a_second_goal_is_rejected(arm):
+    from action_msgs.msg import GoalStatus
+
+    q = arm.current()
+    far = q.copy()
+    far[0] += 0.6
+    feedback = []
+    handle = arm.send(_trajectory(JOINTS, [(0.0, q), (60.0, far)]), feedback.append)  # 3 s wall at x20
+    assert handle.accepted
+    arm.spin_until(lambda: feedback, what="feedback")
+    assert not arm.send(_trajectory(JOINTS, [(1.0, q)])).accepted  # busy: one goal at a time
+    wait_future(arm.executor, handle.cancel_goal_async(), 30.0, [arm.proc], "cancel response")
+    response = arm.result(handle)
+    assert response.status == GoalStatus.STATUS_CANCELED
+    held = arm.current()
+    assert 0.0 < held[0] - q[0] < 0.55  # stopped part way
+    arm.executor.spin_once(timeout_sec=0.5)
+    np.testing.assert_allclose(arm.current(), held, atol=1e-3)
+    # and it serves again: back to where it started
+    back = arm.result(arm.send(_trajectory(JOINTS, [(0.0, held), (2.0, q)])))
+    assert back.status == GoalStatus.STATUS_SUCCEEDED

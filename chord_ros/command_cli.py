@@ -60,7 +60,7 @@ def send_command(node, text: str, objects: list[str] | None = None, preset: str 
     from chord_msgs.action import Choreograph
     from chord_msgs.msg import PlanReport
     from chord_ros.command_client import CloudCache, describe_feedback, make_goal
-    from chord_ros.node_params import matching_qos
+    from chord_ros.node_params import latched_qos
 
     cache = CloudCache(node, cloud_prefix)
     if not wait_until(lambda: cache.complete(objects), wait):
@@ -73,7 +73,7 @@ def send_command(node, text: str, objects: list[str] | None = None, preset: str 
     reports: list = []
     sent_at = node.get_clock().now()
     node.create_subscription(PlanReport, names.PLAN_TOPIC,
-                             lambda msg: reports.append(msg) if _newer(msg, sent_at) else None, matching_qos())
+                             lambda msg: reports.append(msg) if _newer(msg, sent_at) else None, latched_qos())
     last = {"iteration": -1}
 
     def on_feedback(feedback) -> None:

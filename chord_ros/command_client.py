@@ -15,7 +15,7 @@ from sensor_msgs.msg import PointCloud2
 from chord_core.errors import ChordError
 from chord_msgs.action import Choreograph
 from chord_ros import names
-from chord_ros.node_params import matching_qos
+from chord_ros.node_params import publishers_qos
 
 
 class CloudCache:
@@ -35,8 +35,10 @@ class CloudCache:
             if (not topic.startswith(self._prefix) or "/" in name or name in self._subscriptions_by_name
                     or "sensor_msgs/msg/PointCloud2" not in types):
                 continue
-            self._subscriptions_by_name[name] = self._node.create_subscription(
-                PointCloud2, topic, lambda msg, name=name: self._store(name, msg), matching_qos())
+            qos = publishers_qos(self._node, topic, depth=1)
+            if qos is not None:
+                self._subscriptions_by_name[name] = self._node.create_subscription(
+                    PointCloud2, topic, lambda msg, name=name: self._store(name, msg), qos)
 
     def _store(self, name: str, msg: PointCloud2) -> None:
         with self._lock:

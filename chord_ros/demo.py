@@ -71,14 +71,12 @@ class PoseWatch:
     def __init__(self, node, object_names: list[str]) -> None:
         from geometry_msgs.msg import PoseStamped
 
-        from chord_ros.node_params import matching_qos
-
         self._lock = threading.Lock()
         self.latest: dict[str, np.ndarray] = {}
         self.changed_at = time.monotonic()
         for name in object_names:
             node.create_subscription(PoseStamped, names.object_pose_topic(name),
-                                     lambda msg, name=name: self._store(name, msg), matching_qos(10))
+                                     lambda msg, name=name: self._store(name, msg), 10)
 
     def _store(self, name: str, msg) -> None:
         pose = pose_matrix(msg.pose)

@@ -23,7 +23,20 @@ def latched_qos(depth: int = 1) -> QoSProfile:
                       durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def matching_qos(depth: int = 1) -> QoSProfile:
-    """Subscriber QoS that matches latched and volatile publishers alike (best-available policies)."""
-    return QoSProfile(depth=depth, reliability=QoSReliabilityPolicy.BEST_AVAILABLE,
-                      durability=QoSDurabilityPolicy.BEST_AVAILABLE)
+def publishers_qos(node: Node, topic: str, depth: int = 10) -> QoSProfile | None:
+    """Subscriber QoS that matches every publisher now on `topic` and gets latched history;
+    None while the topic has no publisher (subscribe later, once one shows up).
+
+    For subscriptions made after discovery (recorder, cloud cache). Fixed profiles do not work
+    there: transient local rejects volatile publishers, and volatile misses latched samples;
+    DDS's "best available" decides at creation, before late publishers exist.
+    """
+    publishers = node.get_publishers_info_by_topic(topic)
+    if not publishers:
+        return None
+    durable = all(p.qos_profile.durability == QoSDurabilityPolicy.TRANSIENT_LOCAL
+                                       for p in publishers)
+    reliable = all(p.qos_profile.reliability == QoSReliabilityPolicy.RELIABLE for p in publishers)
+    return QoSProfile(depth=depth,
+                      reliability=QoSReliabilityPolicy.RELIABLE if reliable else QoSReliabilityPolicy.BEST_EFFORT,
+                      durability=QoSDurabilityPolicy.TRANSIENT_LOCAL if durable else QoSDurabilityPolicy.VOLATILE)

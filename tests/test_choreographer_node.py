@@ -43,7 +43,7 @@ def client(choreographer, rclpy_context):
 
     from chord_msgs.action import Choreograph
     from chord_msgs.msg import ObjectFlow
-    from chord_ros.node_params import matching_qos
+    from chord_ros.node_params import latched_qos
 
     node = rclpy.create_node("choreographer_test", context=rclpy_context)
     executor = SingleThreadedExecutor(context=rclpy_context)
@@ -54,7 +54,7 @@ def client(choreographer, rclpy_context):
     thread.start()
     action = ActionClient(node, Choreograph, "/chord/choreograph")
     flows = []
-    node.create_subscription(ObjectFlow, "/chord/flow", flows.append, matching_qos())
+    node.create_subscription(ObjectFlow, "/chord/flow", flows.append, latched_qos())
     assert action.wait_for_server(timeout_sec=60), "choreographer never served the action"
     yield action, flows
     executor.shutdown()

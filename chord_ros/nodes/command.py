@@ -41,7 +41,7 @@ class Command(Node):
         self._clouds = CloudCache(self, cloud_prefix)
         self._client = ActionClient(self, Choreograph, action_name)
         self._active = threading.Event()
-        self._last_log = 0.0
+        self._last_log, self._last_key = 0.0, None
         self.create_subscription(String, command_topic, self._on_command, 10)
         self.get_logger().info(f"listening for commands on {command_topic}; clouds from {cloud_prefix}/<name>")
 
@@ -63,9 +63,12 @@ class Command(Node):
         self._client.send_goal_async(goal, feedback_callback=self._on_feedback).add_done_callback(self._on_response)
 
     def _on_feedback(self, feedback) -> None:
-        if time.monotonic() - self._last_log >= self.log_period:
-            self._last_log = time.monotonic()
-            self.get_logger().info(describe_feedback(feedback.feedback))
+        """Log progress at most every log_period s, and during a long phase every 5 log periods."""
+        fb, now = feedback.feedback, time.monotonic()
+        key = (fb.iteration, fb.phase)
+        if now - self._last_log >= (self.log_period if key != self._last_key else 5 * self.log_period):
+            self._last_log, self._last_key = now, key
+            self.get_logger().info(describe_feedback(fb))
 
     def _on_response(self, future) -> None:
         handle = future.result()

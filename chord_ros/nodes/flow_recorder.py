@@ -15,7 +15,7 @@ from rclpy.node import Node
 from chord_core.errors import ChordError
 from chord_ros import names
 from chord_ros.bag import BagWriter, message_class
-from chord_ros.node_params import matching_qos
+from chord_ros.node_params import publishers_qos
 from chord_ros.nodes.runner import run_node
 
 DEFAULT_TOPICS = [names.COMMAND_TOPIC, names.FLOW_TOPIC, names.PLAN_TOPIC, names.FLOW_MARKERS_TOPIC,
@@ -59,7 +59,9 @@ class FlowRecorder(Node):
             if not self._wants(topic) or topic in self._recording or not types:
                 continue
             msg_type = types[0]
-            qos = matching_qos(depth=100)  # also takes the last sample of latched topics (flows, plans)
+            qos = publishers_qos(self, topic, depth=100)  # latched topics give their last sample too
+            if qos is None:
+                continue
             self._recording[topic] = self.create_subscription(
                 message_class(msg_type), topic,
                 lambda data, t=topic, mt=msg_type: self._record(t, mt, data), qos, raw=True)

@@ -15,6 +15,7 @@ from chord_core.errors import ChordError
 
 PANDA_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 PANDA_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+TRAJECTORY_BACKENDS = ("auto", "pinocchio", "pyroki")  # flow-following solvers (robot/trajectory.py)
 
 
 def default_panda_urdf() -> str:
@@ -54,6 +55,7 @@ class RobotConfig:
     push_gap: float = 0.03  # pre-push standoff behind the contact pose
     pusher_radius: float = 0.011  # half thickness of the closed fingers seen from the push direction
     retreat_distance: float = 0.08
+    trajectory_backend: str = "auto"  # auto | pinocchio | pyroki (optional, not on PyPI); auto = pinocchio
     extra: dict = field(default_factory=dict)
 
     def resolved_urdf(self) -> str:
@@ -92,6 +94,9 @@ def load_robot_config(path: str | Path | None = None, **overrides) -> RobotConfi
     cfg = replace(base, **values)
     if cfg.gripper_max_width <= 0 or cfg.velocity_scale <= 0 or cfg.velocity_scale > 1:
         raise ChordError("robot config: gripper_max_width must be > 0 and velocity_scale in (0, 1]")
+    if cfg.trajectory_backend not in TRAJECTORY_BACKENDS:
+        raise ChordError(f"robot config: trajectory_backend '{cfg.trajectory_backend}' is not one of "
+                         f"{TRAJECTORY_BACKENDS}")
     if np.any(np.asarray(cfg.workspace_min) >= np.asarray(cfg.workspace_max)):
         raise ChordError("robot config: workspace_min must be below workspace_max on every axis")
     return cfg

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--robot-urdf", default=None, help="robot URDF (default: pybullet_data Panda)")
     parser.add_argument("--robot-config", default=None, help="RobotConfig YAML (e.g. config/robot_panda.yaml)")
     parser.add_argument("--grasp-backend", choices=("auto", "antipodal", "anygrasp"), default="auto")
+    parser.add_argument("--trajectory-backend", choices=("auto", "pinocchio", "pyroki"), default=None,
+                        help="flow-following solver (default: the robot config's trajectory_backend, auto = "
+                             "pinocchio); pyroki is optional and not on PyPI, see docs/robot.md")
     parser.add_argument("--simulate", action="store_true", help="execute in MuJoCo and write sim.json + video")
     parser.add_argument("--video-fps", type=float, default=20.0)
     parser.add_argument("--out", required=True, help="output directory")
@@ -30,6 +33,7 @@ def write_outputs(plan, out: Path) -> None:
     report = {"accepted": plan.accepted, "reason": plan.reason, "offending_frame": plan.offending_frame,
               "mode": plan.mode, "object_name": plan.object_name,
               "max_tracking_error_m": plan.max_tracking_error, "planning_time_s": plan.planning_time,
+              "trajectory_backend": plan.extra.get("trajectory_backend"),
               "grasp": plan.grasp.to_json(plan.object_name) if plan.grasp is not None else None}
     (out / "grasp.json").write_text(json.dumps(report, indent=2))
 
@@ -52,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         for i, scan in enumerate(scans):
             if scan.name not in flow.object_names and i < len(flow.object_names):
                 scene[flow.object_names[i]] = scene.pop(scan.name)
-    config = load_robot_config(args.robot_config, urdf_path=args.robot_urdf)
+    config = load_robot_config(args.robot_config, urdf_path=args.robot_urdf,
+                               trajectory_backend=getattr(args, "trajectory_backend", None))
     model = RobotModel(config)
     proposer = make_grasp_proposer(config, args.grasp_backend) if args.mode == "grasp" else None
     plan = plan_report(flow, scene, model, args.mode, args.object, proposer=proposer)

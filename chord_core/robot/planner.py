@@ -2,7 +2,9 @@
 
 Sequence: approach (joint quintic) -> descend (straight line) -> close -> follow the flow ->
 hold -> release and retreat when the object ends on the table. Every accepted `Plan` has passed
-`safety.check_trajectory`; anything else is a `PlanRefused` naming a flow frame and a reason.
+`safety.check_trajectory`; anything else is a `PlanRefused` naming a flow frame and a reason. The
+flow-following solve comes from the configured trajectory backend (pinocchio by default, PyRoki
+on request); whichever it is, its trajectory goes through the same tracking check and `certify`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from chord_core.robot.model import RobotModel, ee_to_grasp_rotation, grasp_to_ee
 from chord_core.robot.safety import PlanRefused, TrajectoryDraft, check_trajectory
 from chord_core.robot.timing import (cartesian_line, quintic_joint_segment, required_time_scale,
                                      waypoint_velocities)
-from chord_core.robot.trajectory import follow_flow
+from chord_core.robot.trajectory import select_follow
 
 MODES = ("grasp", "push")
 
@@ -211,13 +213,18 @@ def _hull(points: np.ndarray) -> np.ndarray:
 def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: RobotModel | None = None,
               mode: str = "grasp", object_name: str | None = None,
               proposer: GraspProposer | None = None, q_start: np.ndarray | None = None,
-              max_grasp_tries: int = 3) -> Plan:
-    """Plan a certified trajectory that makes the relevant object follow `flow`; PlanRefused if none."""
+              max_grasp_tries: int = 3, trajectory_backend: str | None = None) -> Plan:
+    """Plan a certified trajectory that makes the relevant object follow `flow`; PlanRefused if none.
+
+    trajectory_backend: 'auto' | 'pinocchio' | 'pyroki' (None: the robot config's
+    `trajectory_backend`); 'pyroki' when PyRoki is not importable is a ChordError.
+    """
     started = time.perf_counter()
     if mode not in MODES:
         raise ChordError(f"unknown plan mode '{mode}'; use one of {MODES}")
     model = model or RobotModel()
     cfg = model.config
+    backend, follow = select_follow(trajectory_backend or cfg.trajectory_backend)
     scene = scene or {}
     oid = select_object(flow, object_name)
     name = flow.object_names[oid] if oid < len(flow.object_names) else f"object_{oid}"
@@ -230,7 +237,8 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
     q_start = model.home if q_start is None else np.asarray(q_start, float)
     rests_at_end = traj[-1][:, 2].min() <= cfg.table_height + 0.01
     push = mode == "push"
-    fields = dict(mode=mode, object_name=name, fps=flow.fps, object_index=oid)
+    fields = dict(mode=mode, object_name=name, fps=flow.fps, object_index=oid,
+                  extra={"trajectory_backend": backend})
 
     if push:
         contact, d = push_pose(cfg, traj)
@@ -270,7 +278,7 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
             if not ok:
                 raise PlanRefused(0, "the straight approach to the grasp leaves the reachable set")
             descend = line[::-1]
-            sol = follow_flow(model, q0, traj, flow.fps, push=push)
+            sol = follow(model, q0, traj, flow.fps, push=push)
             errors = np.sqrt(np.mean(np.sum((attached_points(model, sol.q, q0, traj[0], push) - traj) ** 2,
                                             axis=2), axis=1))
             bad = np.flatnonzero(errors > cfg.max_tracking_error)

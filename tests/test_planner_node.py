@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from sensor_msgs.msg import JointState
 
 from chord_core.flow import Flow
 from chord_core.robot import scenarios
@@ -122,3 +123,24 @@ def test_unreachable_flow_is_refused_and_never_sent(graph):
     assert len(report.trajectory.points) == 0
     graph.spin_for(2.0)
     assert set(graph.goals) == before  # the arm's action server never saw a new goal
+
+
+def test_plans_are_not_sent_without_a_fresh_start_state_near_their_start(rclpy_context):
+    from chord_core.robot.config import PANDA_ARM_JOINTS
+    from chord_core.robot.planner import Plan
+    from chord_ros.nodes.planner import Planner
+
+    node = Planner(context=rclpy_context)
+    try:
+        home = np.array(node.config.home)
+        k = 3
+        plan = Plan(PANDA_ARM_JOINTS, np.arange(k, dtype=float), np.repeat(home[None], k, 0), np.zeros((k, 7)),
+                    np.full(k, 0.04), np.zeros(k, int), ["approach"] * k, "grasp", "box", None, np.zeros(1), 0.1)
+        assert "no fresh /joint_states" in node.send_to_arm(plan)
+        moved = home.copy()
+        moved[1] += 0.2
+        node._on_joint_state(JointState(name=list(PANDA_ARM_JOINTS), position=moved.tolist()))
+        outcome = node.send_to_arm(plan)
+        assert outcome.startswith("not sent") and "0.200 rad" in outcome and "panda_joint2" in outcome
+    finally:
+        node.destroy_node()

@@ -57,8 +57,8 @@ GOAL_STATUS = {GoalStatus.STATUS_SUCCEEDED: "succeeded", GoalStatus.STATUS_CANCE
 
 
 class Planner(Node):
-    def __init__(self) -> None:
-        super().__init__("planner")
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__("planner", **node_kwargs)
         robot_config = declare(self, "robot_config", "",
                                "RobotConfig YAML: URDF, joints, limits, home (chord_core/robot/config.py); empty = the package's config/robot_panda.yaml")
         self.mode = declare(self, "mode", "grasp", f"{'|'.join(MODES)}: grasp and carry, or push without grasping")
@@ -164,7 +164,7 @@ class Planner(Node):
                 self.get_logger().warning(f"plan refused at flow frame {plan.offending_frame}: {plan.reason}")
                 return
             self.get_logger().info(f"plan accepted: {len(plan.times)} points over {plan.times[-1]:.2f} s, object "
-                                   f"'{plan.object_name}', max tracking error {plan.max_tracking_error * 1000:.1f} mm, "
+                                   f"'{plan.object_name}', max tracking error {plan.max_tracking_error * 1000:.2f} mm, "
                                    f"planned in {plan.planning_time:.2f} s")
             if self.execute:
                 self.last_outcome = self.send_to_arm(plan)

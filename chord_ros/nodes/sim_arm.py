@@ -4,7 +4,7 @@
   when importable under "auto", else chord_msgs), and with `trajectory_interface:=topic` also a
   trajectory_msgs/JointTrajectory subscriber on `arm_topic`.
 * Publishes sensor_msgs/JointState (arm + finger joints) and, per object, geometry_msgs/PoseStamped
-  of its frame-0 centroid at `joint_state_rate` Hz; with `publish_clouds` it is also the simulated
+  of its frame-0 centroid at `joint_state_rate` Hz (reliable, transient local); with `publish_clouds` it is also the simulated
   segmented perception: each object's scan moved by its simulated pose on object_cloud_topic(name)
   (transient local), re-published after every executed trajectory.
 
@@ -138,8 +138,10 @@ class SimArm(Node):
         self._snapshot = self._take_snapshot()
 
         group = ReentrantCallbackGroup()
-        self.joint_pub = self.create_publisher(JointState, names.JOINT_STATES_TOPIC, 10)
-        self.pose_pubs = {n: self.create_publisher(PoseStamped, names.object_pose_topic(n), 10)
+        # transient local: matches volatile subscribers and those asking for the best available
+        # durability alike, and a late subscriber gets the current state of a scene at rest at once
+        self.joint_pub = self.create_publisher(JointState, names.JOINT_STATES_TOPIC, latched_qos())
+        self.pose_pubs = {n: self.create_publisher(PoseStamped, names.object_pose_topic(n), latched_qos())
                           for n in object_names}
         self.cloud_pubs = ({n: self.create_publisher(PointCloud2, names.object_cloud_topic(n), latched_qos())
                             for n in object_names} if self.publish_clouds else {})

@@ -144,3 +144,4 @@ def test_plans_are_not_sent_without_a_fresh_start_state_near_their_start(rclpy_c
         assert outcome.startswith("not sent") and "0.200 rad" in outcome and "panda_joint2" in outcome
     finally:
         node.destroy_node()
+

@@ -75,8 +75,12 @@ def animate(scene_paths: list[str] | None, prompt: str, out_dir: str | Path, pre
             teacher_kind: str = "wan", model_dir: str | None = None, reference_motion: str | None = None,
             seed: int = 0, resume: bool = False, continue_from: str | None = None,
             scans: list[Scan] | None = None, progress=None, cancel: threading.Event | None = None,
-            write_views: bool = True) -> AnimateResult:
-    """Run the whole pipeline and write the outputs; scans may be given in memory instead of paths."""
+            write_views: bool = True, teacher=None) -> AnimateResult:
+    """Run the whole pipeline and write the outputs; scans may be given in memory instead of paths.
+
+    `teacher`: an already loaded Wan teacher to reuse (a long-lived node loads its weights once);
+    None builds the one `teacher_kind` names.
+    """
     import torch
 
     from chord_core import outputs
@@ -94,7 +98,8 @@ def animate(scene_paths: list[str] | None, prompt: str, out_dir: str | Path, pre
         scene = load_scene(scene_paths or [], preset.gaussians_per_object)
     if preset.device == "cuda" and not torch.cuda.is_available():
         raise ChordError("the preset asks for --device cuda but no CUDA GPU is visible; use --device cpu")
-    teacher = build_teacher(teacher_kind, scene, preset, model_dir, reference_motion, preset.device)
+    if teacher is None:
+        teacher = build_teacher(teacher_kind, scene, preset, model_dir, reference_motion, preset.device)
     t_setup = time.perf_counter() - t_start
     distiller = Distiller(scene, teacher, preset, prompt, out_dir, seed=seed, progress=progress, cancel=cancel,
                           device=preset.device)

@@ -170,3 +170,44 @@ def test_second_goal_rejected_then_cancel_keeps_checkpoint(client, choreographer
             break
         assert time.monotonic() < deadline, "the node never accepted a goal after the cancel"
         time.sleep(0.5)
+
+
+def test_wan_teacher_is_loaded_once_for_successive_goals(tmp_path, rclpy_context):
+    """teacher:=wan with a tiny random-weight Wan saved like a real checkpoint directory."""
+    import rclpy
+    from rclpy.action import ActionClient
+    from rclpy.executors import SingleThreadedExecutor
+
+    from chord_core.teachers.tiny import build_tiny_wan
+    from chord_msgs.action import Choreograph
+
+    model_dir = build_tiny_wan(tmp_path / "wan", "i2v-a14b")
+    log = tmp_path / "choreographer.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([
+            sys.executable, "-m", "chord_ros.nodes.choreographer", "--ros-args", "-r", "__node:=wan_choreographer",
+            "-p", "teacher:=wan", "-p", f"model_dir:={model_dir}", "-p", f"work_dir:={tmp_path / 'runs'}",
+            "-p", "action_name:=/test/wan_choreograph", "-p", "flow_topic:=/test/wan_flow",
+            "-p", "write_views:=false"],
+            stdout=out, stderr=subprocess.STDOUT)
+    node = rclpy.create_node("wan_choreographer_test", context=rclpy_context)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+    import threading
+
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        action = ActionClient(node, Choreograph, "/test/wan_choreograph")
+        assert action.wait_for_server(timeout_sec=60)
+        for prompt in ("slide the block", "lift the block"):
+            response, _ = run_goal(action, block_goal(prompt, iterations=1))
+            assert response.result.success, response.result.message
+            assert "reference" not in response.result.message
+            assert msg_to_flow(response.result.flow).prompt == prompt
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    assert log.read_text().count("loading the Wan teacher") == 1
+    assert not list((tmp_path / "runs").glob("*/views.mp4")) and len(list((tmp_path / "runs").glob("*/flow.npz"))) == 2

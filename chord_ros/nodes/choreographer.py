@@ -111,8 +111,11 @@ class Choreographer(Node):
         self.cancel_wait = declare(self, "cancel_wait", 1.5,
                                    "seconds a cancel waits for the loop to stop before the goal is reported cancelled")
         self.frame_id = declare(self, "frame_id", names.BASE_FRAME, "frame of the published flows")
+        self.write_views = declare(self, "write_views", True,
+                                   "render views.mp4 of each run for people (CPU: tens of seconds per run)")
         self._validate()
         self._busy = threading.Lock()
+        self._wan_teachers: dict[tuple[str, str], object] = {}  # one at a time: GPU memory holds one model
         self._flow_pub = self.create_publisher(ObjectFlow, self.flow_topic, latched_qos())
         self._server = ActionServer(self, Choreograph, self.action_name, execute_callback=self._execute,
                                     goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
@@ -197,6 +200,21 @@ class Choreographer(Node):
         self.get_logger().info(message)
         return Choreograph.Result(success=False, message=message)
 
+    def _wan_teacher(self, preset, state: RunState):
+        """The Wan teacher for this preset and device, loaded on first use and kept for later goals
+        (loading A14B weights takes minutes); None for the reference teacher, which is per scene."""
+        if self.teacher != "wan":
+            return None
+        from chord_core.animate import build_teacher
+
+        key = (preset.teacher, preset.device)
+        if key not in self._wan_teachers:
+            with state.lock:
+                state.feedback.phase = "loading teacher"
+            self.get_logger().info(f"loading the Wan teacher from {self.model_dir} ({preset.teacher}, {preset.device})")
+            self._wan_teachers = {key: build_teacher("wan", None, preset, self.model_dir, None, preset.device)}
+        return self._wan_teachers[key]
+
     def _work(self, goal, scans: list[Scan], preset, out_dir: Path, state: RunState) -> None:
         """Worker thread: the whole pipeline; releases the one-goal lock however it ends."""
         from chord_core.animate import animate
@@ -204,7 +222,8 @@ class Choreographer(Node):
         try:
             state.result = animate(None, goal.prompt, out_dir, preset, self.teacher, self.model_dir or None,
                                    self.reference_motion or None, seed=int(goal.seed), scans=scans,
-                                   progress=state.report, cancel=state.cancel)
+                                   progress=state.report, cancel=state.cancel, write_views=self.write_views,
+                                   teacher=self._wan_teacher(preset, state))
         except ChordError as error:
             state.error = str(error)
         except Exception as error:  # keep serving; the traceback goes to the log for the engineer

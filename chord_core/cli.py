@@ -19,7 +19,8 @@ COMMANDS: dict[str, str] = {
     "animate": "chord_core.animate",
     "plan": "chord_core.robot.plan_cli",
 }
-BENCHMARKS: dict[str, str] = {"render": "chord_core.bench_render", "planner": "chord_core.robot.bench_planner"}
+BENCHMARKS: dict[str, str] = {"render": "chord_core.bench_render", "planner": "chord_core.robot.bench_planner",
+                              "recovery": "chord_core.bench_recovery", "step": "chord_core.bench_step"}
 
 
 def _add_module_parsers(subparsers: argparse._SubParsersAction, registry: dict[str, str]) -> None:

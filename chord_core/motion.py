@@ -6,6 +6,11 @@ Implements paper §3.3 and appendix A.1:
 * Eq. 7  β_k ∝ exp(−½ (μ − p_k) Σ_k⁻¹ (μ − p_k)ᵀ) over the K nearest control points
 * Eq. 8–9 a fine layer adds residuals: μ_final = Δμᵗ + μᵗ, q_final = Δqᵗ ⊗ qᵗ
 * Eq. 10–11 T_kᵗ = Σ_{j∈BIT(t)} T_k^[j], r_kᵗ = norm(Σ_{j∈BIT(t)} r_k^[j])
+Option (not in the paper): learned skinning. Eq. 7's exponent gets a learnable per-anchor offset,
+β_k ∝ exp(−½ (μ − p_k) Σ_k⁻¹ (μ − p_k)ᵀ + ℓ_{a,k}), where anchor a is the canonical Gaussian
+nearest to the query point (scan points and ARAP samples use their nearest Gaussian's ℓ and
+neighbour set). ℓ starts at 0 (exactly Eq. 7) and lets the photometric gradient move a seam
+between control points onto a part boundary the geometry does not show (a hinged lid).
 Control points p_k come from voxel centres inside the object (farthest-point sampling, then
 k-means) and stay fixed; Σ_k starts isotropic with the mean distance to the 3 nearest control
 points and is learnable (A.1). Frame 0 is the canonical scene and is frozen.
@@ -37,6 +42,8 @@ class MotionConfig:
     neighbours: int = 4
     use_fenwick: bool = True  # False: one free SE(3) per frame (the "no Fenwick" ablation)
     use_fine: bool = True  # False: the fine layer is never built (ablation)
+    learned_skinning: bool = False  # True: learnable per-anchor offsets on Eq. 7's exponent (module doc)
+    scale_factor: float = 1.0  # initial Σ_k std = factor × mean distance to the 3 nearest control points (A.1: 1)
     kmeans_iters: int = 20
     seed: int = 0
 
@@ -150,7 +157,7 @@ class ControlLayer(nn.Module):
     """
 
     def __init__(self, control_points: np.ndarray, scales: np.ndarray, num_frames: int,
-                 neighbours: int, use_fenwick: bool) -> None:
+                 neighbours: int, use_fenwick: bool, anchors: np.ndarray | None = None) -> None:
         super().__init__()
         k = len(control_points)
         self.register_buffer("control_points", torch.as_tensor(control_points, dtype=torch.float32))
@@ -158,20 +165,38 @@ class ControlLayer(nn.Module):
         self.cov_quats = nn.Parameter(torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(k, 1))
         self.deformation = DeformationSequence(k, num_frames, use_fenwick)
         self.neighbours = min(neighbours, k)
+        self.skin_logits: nn.Parameter | None = None
+        if anchors is not None:  # learned skinning (module docstring)
+            anchors_t = torch.as_tensor(anchors, dtype=torch.float32)
+            self.register_buffer("anchors", anchors_t)
+            self.register_buffer("anchor_neighbours", self._nearest(anchors_t))
+            self.skin_logits = nn.Parameter(torch.zeros(len(anchors_t), self.neighbours))
+
+    def _nearest(self, points: torch.Tensor) -> torch.Tensor:
+        """Indices [M, K'] of the K' nearest control points (Euclidean; p is fixed)."""
+        with torch.no_grad():
+            return torch.cdist(points, self.control_points.to(points.dtype)).topk(
+                self.neighbours, dim=1, largest=False).indices
 
     def blend_weights(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Neighbour indices [M, K'] (Euclidean K nearest, p is fixed) and β [M, K'] (Eq. 7).
+        """Neighbour indices [M, K'] and β [M, K'] (Eq. 7, plus ℓ with learned skinning).
 
         β is the softmax of −½·Mahalanobis², identical to Eq. 7's normalised exponentials but
         finite even when every exp underflows (a point far from all control points).
         """
         p = self.control_points.to(points.dtype)
-        with torch.no_grad():
-            idx = torch.cdist(points, p).topk(self.neighbours, dim=1, largest=False).indices
+        offset = None
+        if self.skin_logits is None:
+            idx = self._nearest(points)
+        else:
+            with torch.no_grad():
+                anchor = torch.cdist(points, self.anchors.to(points.dtype)).argmin(1)
+            idx, offset = self.anchor_neighbours[anchor], self.skin_logits.to(points.dtype)[anchor]
         diff = points[:, None, :] - p[idx]  # [M, K', 3]
         rot = quat_to_rotmat(self.cov_quats.to(points.dtype))[idx]  # [M, K', 3, 3]
         local = torch.einsum("mkji,mkj->mki", rot, diff) / torch.exp(self.log_scales.to(points.dtype))[idx]
-        return idx, torch.softmax(-0.5 * (local * local).sum(-1), dim=1)
+        logits = -0.5 * (local * local).sum(-1)
+        return idx, torch.softmax(logits if offset is None else logits + offset, dim=1)
 
     def blend(self, points: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-point blended affine map and rotation for Eq. 5–6.
@@ -194,9 +219,13 @@ class ControlLayer(nn.Module):
 class ObjectMotion(nn.Module):
     """Motion of one object: a coarse layer and an optional fine residual layer (Eq. 5–11)."""
 
-    def __init__(self, interior_points: np.ndarray, config: MotionConfig, fallback_scale: float) -> None:
+    def __init__(self, interior_points: np.ndarray, config: MotionConfig, fallback_scale: float,
+                 anchors: np.ndarray | None = None) -> None:
         super().__init__()
         self.config = config
+        self.anchors = anchors if config.learned_skinning else None
+        if config.learned_skinning and anchors is None:
+            raise ChordError("learned skinning needs anchor points (the object's canonical Gaussian means)")
         self.num_frames = config.num_frames
         self.coarse = self._layer(interior_points, config.num_coarse, fallback_scale, config.seed)
         self.fine = (self._layer(interior_points, config.num_fine, fallback_scale, config.seed + 1)
@@ -205,8 +234,9 @@ class ObjectMotion(nn.Module):
 
     def _layer(self, interior: np.ndarray, k: int, fallback: float, seed: int) -> ControlLayer:
         points = init_control_points(interior, k, self.config.kmeans_iters, seed)
-        scales = initial_control_scales(points, fallback)
-        return ControlLayer(points, scales, self.config.num_frames, self.config.neighbours, self.config.use_fenwick)
+        scales = self.config.scale_factor * initial_control_scales(points, fallback)
+        return ControlLayer(points, scales, self.config.num_frames, self.config.neighbours, self.config.use_fenwick,
+                            self.anchors)
 
     def enable_fine(self) -> None:
         """Switch the fine residual layer on (Eq. 8–9); its nodes start at the identity."""
@@ -254,7 +284,8 @@ class SceneMotion(nn.Module):
     def from_scene(cls, scene, config: MotionConfig | None = None) -> SceneMotion:
         """Build control points from each object's occupancy (``scene.Scene``)."""
         config = config or MotionConfig()
-        motions = [ObjectMotion(obj.control_point_candidates(), config, obj.fallback_scale())
+        motions = [ObjectMotion(obj.control_point_candidates(), config, obj.fallback_scale(),
+                                anchors=obj.gaussians.means.detach().cpu().numpy())
                    for obj in scene.objects]
         return cls(motions)
 
@@ -287,13 +318,16 @@ class SceneMotion(nn.Module):
             motion.reset_after(frame)
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Parameters grouped for per-group learning rates (A.1): deformations, rotations, scales."""
-        groups: dict[str, list[nn.Parameter]] = {"deformations": [], "rotations": [], "scales": []}
+        """Parameters grouped for per-group learning rates (A.1): deformations, rotations, scales,
+        and (learned skinning only) skinning."""
+        groups: dict[str, list[nn.Parameter]] = {"deformations": [], "rotations": [], "scales": [], "skinning": []}
         for motion in self.objects:
             for layer in motion.layers():
                 groups["deformations"].append(layer.deformation.translation_nodes)
                 groups["rotations"].append(layer.deformation.rotation_nodes)
                 groups["scales"] += [layer.log_scales, layer.cov_quats]
+                if layer.skin_logits is not None:
+                    groups["skinning"].append(layer.skin_logits)
         return groups
 
 

@@ -7,6 +7,12 @@ with their decaying weights, and step Adam with log-linear learning rates. The f
 layer joins once τ falls below ``preset.fine_tau``; at ``preset.split_iteration`` deformations
 after ``split_fraction``·T are reset to that frame's (A.1). Checkpoints hold everything needed
 to resume bit-for-bit (parameters, Adam state, RNG states, fine-layer switch, history).
+
+Units: the paper's assets are normalised Blender scenes, ours are scans in metres. Lengths the
+schedules act on are therefore measured in scene units of the bounding radius r: translation
+learning rates are multiplied by r (Adam steps are ≈ lr in parameter units) and the temporal
+(Eq. 12) and ARAP (Eq. 13) losses see positions divided by r, so A.1's learning rates and loss
+weights mean the same for a 10 cm block as for a unit-size asset.
 """
 
 from __future__ import annotations
@@ -84,21 +90,24 @@ class Distiller:
         torch.manual_seed(seed)
         config = MotionConfig(num_frames=preset.frames, num_coarse=preset.num_coarse, num_fine=preset.num_fine,
                               neighbours=preset.neighbours, use_fenwick=preset.use_fenwick,
-                              use_fine=preset.use_fine, seed=seed)
+                              use_fine=preset.use_fine, learned_skinning=preset.learned_skinning,
+                              scale_factor=preset.control_scale, seed=seed)
         self.motion = SceneMotion.from_scene(scene, config).to(self.device)
         self.gaussians = scene.gaussians.to(self.device)
         self.arap_samples = [torch.as_tensor(obj.near_surface_samples(preset.arap_samples)[0],
                                              dtype=torch.float32, device=self.device) for obj in scene.objects]
         self.arap_neighbours = [regularize.arap_neighbours(s).to(self.device) for s in self.arap_samples]
-        groups = self.motion.param_groups()
-        self.lr_ranges = {"deformations": preset.lr_deformation, "rotations": preset.lr_rotation,
-                          "scales": preset.lr_scale}
-        self.optimizer = torch.optim.Adam(
-            [{"params": groups[name], "name": name, "lr": self.lr_ranges[name][0]} for name in self.lr_ranges],
-            eps=1e-15)
         self.schedule = TauSchedule(preset.iterations, preset.tau_schedule, teacher.flow_shift)
         self.generator = torch.Generator().manual_seed(seed)
         self.center, self.radius = scene.bounding_sphere()
+        self.unit = float(self.radius)  # scene unit (module docstring)
+        self.camera_pool = self._camera_pool()
+        groups = self.motion.param_groups()
+        self.lr_ranges = {"deformations": [lr * self.unit for lr in preset.lr_deformation],
+                          "rotations": preset.lr_rotation, "scales": preset.lr_scale, "skinning": preset.lr_skinning}
+        self.optimizer = torch.optim.Adam(
+            [{"params": groups[name], "name": name, "lr": self.lr_ranges[name][0]} for name in self.lr_ranges
+             if groups[name]], eps=1e-15)
         self.iteration = 0
         self.history: list[dict[str, float]] = []
         self.timings: dict[str, float] = {}
@@ -121,12 +130,34 @@ class Distiller:
         mid = 0.5 * (lo + hi)
         return mid - grow * (mid - lo), mid + grow * (hi - mid)
 
-    def cameras(self, iteration: int) -> Cameras:
+    def _orbit(self, count: int, azimuth: tuple[float, float], seed: int) -> Cameras:
         p = self.preset
-        return orbit_cameras(self.center, self.radius, p.batch_cameras, p.width, p.height,
-                             elevation_deg=tuple(p.elevation_deg), azimuth_deg=self.azimuth_range(iteration),
-                             fov_x_deg=p.fov_deg, distance=p.radius_scale * self.radius,
-                             seed=self.seed * 100_003 + iteration).to(self.device)
+        return orbit_cameras(self.center, self.radius, count, p.width, p.height,
+                             elevation_deg=tuple(p.elevation_deg), azimuth_deg=azimuth, fov_x_deg=p.fov_deg,
+                             distance=p.radius_scale * self.radius, seed=seed)
+
+    def _camera_pool(self) -> tuple[Cameras, np.ndarray] | None:
+        """``preset.camera_pool`` fixed orbit cameras and their azimuths (degrees), or None."""
+        if self.preset.camera_pool <= 0:
+            return None
+        pool = self._orbit(self.preset.camera_pool, tuple(self.preset.azimuth_deg), 10**9 + self.seed)
+        eyes = -torch.einsum("cji,cj->ci", pool.viewmats[:, :3, :3], pool.viewmats[:, :3, 3]).numpy()
+        offset = eyes - np.asarray(self.center)[None]
+        return pool, np.degrees(np.arctan2(offset[:, 1], offset[:, 0]))
+
+    def cameras(self, iteration: int) -> Cameras:
+        """The iteration's orbit cameras: fresh random ones, or a random subset of the fixed pool
+        (whose azimuth lies in the current, possibly widening, range) when ``camera_pool`` > 0."""
+        p, azimuth, seed = self.preset, self.azimuth_range(iteration), self.seed * 100_003 + iteration
+        if self.camera_pool is None:
+            return self._orbit(p.batch_cameras, azimuth, seed).to(self.device)
+        pool, azimuths = self.camera_pool
+        allowed = np.flatnonzero((azimuths >= azimuth[0]) & (azimuths <= azimuth[1]))
+        if len(allowed) == 0:
+            allowed = np.array([int(np.argmin(np.abs(azimuths - 0.5 * sum(azimuth))))])
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(allowed, size=p.batch_cameras, replace=len(allowed) < p.batch_cameras)
+        return pool[torch.as_tensor(chosen)].to(self.device)
 
     # ----------------------------------------------------------------- one step
     def _timed(self, name: str, start: float) -> float:
@@ -149,12 +180,12 @@ class Distiller:
         return video, flow_maps
 
     def arap(self) -> torch.Tensor:
-        """Eq. 13 summed over objects and frames on the near-surface samples."""
+        """Eq. 13 summed over objects and frames on the near-surface samples (scene units)."""
         total = torch.zeros((), device=self.device)
         frames = torch.arange(self.preset.frames)
         for index, (samples, neighbours) in enumerate(zip(self.arap_samples, self.arap_neighbours)):
             deformed, _ = self.motion.deform(samples, index, frames)
-            total = total + regularize.arap_loss(samples, deformed, neighbours)
+            total = total + regularize.arap_loss(samples / self.unit, deformed / self.unit, neighbours)
         return total
 
     def step(self) -> dict[str, float]:
@@ -172,25 +203,32 @@ class Distiller:
         video, flow_maps = self.render_video(cams)
         t0 = self._timed("render", t0)
         cond = self.teacher.condition(video[:, :, 0].detach(), p.frames, cameras=cams)
+        t0 = self._timed("condition", t0)
         z = self.teacher.encode(video)
         t0 = self._timed("encode", t0)
         guidance = cfg_scale(i, p.iterations, *p.cfg)
-        sds = sds_step(self.teacher, z, tau, cond, guidance, self.generator)
+        sds = sds_step(self.teacher, z, tau, cond, guidance, self.generator, reduction=p.sds_reduction)
         t0 = self._timed("teacher", t0)
         frac = self.fraction(i)
         w_temp, w_arap = linear(*p.temporal_weight, frac), linear(*p.arap_weight, frac)
-        temporal = regularize.temporal_loss(flow_maps)
+        temporal = regularize.temporal_loss(flow_maps / self.unit)
         arap = self.arap()
-        total = sds.loss + w_temp * temporal + w_arap * arap
+        regularizers = w_temp * temporal + w_arap * arap
         if p.tv3d_weight > 0:
-            total = total + p.tv3d_weight * self.tv3d()
+            regularizers = regularizers + p.tv3d_weight * self.tv3d()
+        total = sds.loss + regularizers
         if not torch.isfinite(total):
             raise ChordError(
                 f"iteration {i + 1}: the loss became {total.item()} (sds {sds.loss.item():.4g}, temporal "
                 f"{temporal.item():.4g}, arap {arap.item():.4g}); lower the learning rates or loss weights "
                 "and resume from the last checkpoint")
+        t0 = self._timed("losses", t0)
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        # Backward in two stages (same gradients): W-RFSDS through the encoder to the video, then
+        # video gradient + regularizers through renderer, LBS and Fenwick tree to the parameters.
+        (video_grad,) = torch.autograd.grad(sds.loss, video)
+        t0 = self._timed("encode_backward", t0)
+        torch.autograd.backward([video, regularizers], [video_grad, torch.ones_like(regularizers)])
         t0 = self._timed("backward", t0)
         self.optimizer.step()
         self._timed("step", t0)

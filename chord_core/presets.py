@@ -43,6 +43,8 @@ class Preset:
     neighbours: int = 4
     use_fenwick: bool = True
     use_fine: bool = True
+    learned_skinning: bool = False     # learnable offsets on Eq. 7's exponent per Gaussian (not in the paper)
+    control_scale: float = 1.0         # initial Σ_k std / mean distance to the 3 nearest control points (A.1: 1)
     fine_tau: float = 0.6              # the fine layer joins once tau falls below this
     split_iteration: int = 100         # A.1: deformations after split_fraction*T reset to that frame's
     split_fraction: float = 0.75
@@ -50,6 +52,7 @@ class Preset:
     lr_deformation: list[float] = field(default_factory=lambda: [6e-3, 6e-5])
     lr_rotation: list[float] = field(default_factory=lambda: [3e-3, 3e-5])
     lr_scale: list[float] = field(default_factory=lambda: [6e-3, 6e-5])
+    lr_skinning: list[float] = field(default_factory=lambda: [5e-2, 5e-3])  # learned skinning only
     # loss weights [start, end] (linear, A.1)
     temporal_weight: list[float] = field(default_factory=lambda: [9.6, 1.6])
     arap_weight: list[float] = field(default_factory=lambda: [3000.0, 300.0])
@@ -58,6 +61,7 @@ class Preset:
     # guidance (Eq. 3-4, App. B)
     tau_schedule: str = "annealed"     # annealed | weighted | uniform
     cfg: list[float] = field(default_factory=lambda: [25.0, 12.0])
+    sds_reduction: str = "sum"         # W-RFSDS surrogate over latent elements: sum | mean (see optimize)
     negative_prompt: str = ""
     # cameras: orbit around the scene
     fov_deg: float = 50.0
@@ -65,6 +69,7 @@ class Preset:
     elevation_deg: list[float] = field(default_factory=lambda: [10.0, 40.0])
     azimuth_deg: list[float] = field(default_factory=lambda: [-180.0, 180.0])
     widen_azimuth: bool = False        # 3to4D: start narrow around the front view, widen to the range
+    camera_pool: int = 0               # > 0: draw each batch from this many fixed orbit cameras (0: fresh ones)
     checkpoint_every: int = 100
     deterministic: bool = True         # deterministic torch kernels: --resume is bit-for-bit (CPU)
 
@@ -78,16 +83,20 @@ class Preset:
                 raise ChordError(f"preset {self.name}: {name} must be > 0, got {getattr(self, name)}")
         if self.frames < 2:
             raise ChordError(f"preset {self.name}: frames must be >= 2 to have motion")
-        for name in ("lr_deformation", "lr_rotation", "lr_scale", "temporal_weight",
+        for name in ("lr_deformation", "lr_rotation", "lr_scale", "lr_skinning", "temporal_weight",
                      "arap_weight", "cfg", "elevation_deg", "azimuth_deg"):
             value = getattr(self, name)
             if len(value) != 2:
                 raise ChordError(f"preset {self.name}: {name} must be [start, end], got {value}")
-        for name in ("lr_deformation", "lr_rotation", "lr_scale"):
+        for name in ("lr_deformation", "lr_rotation", "lr_scale", "lr_skinning"):
             if min(getattr(self, name)) <= 0:
                 raise ChordError(f"preset {self.name}: {name} must be positive (log-linear decay)")
+        if not self.control_scale > 0:
+            raise ChordError(f"preset {self.name}: control_scale must be > 0, got {self.control_scale}")
         if not 0.0 < self.split_fraction <= 1.0:
             raise ChordError(f"preset {self.name}: split_fraction must be in (0, 1]")
+        if self.sds_reduction not in ("sum", "mean"):
+            raise ChordError(f"preset {self.name}: sds_reduction must be sum or mean, got {self.sds_reduction!r}")
         if self.device not in ("cpu", "cuda"):
             raise ChordError(f"preset {self.name}: device must be cpu or cuda, got {self.device!r}")
         return self

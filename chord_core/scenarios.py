@@ -92,8 +92,8 @@ def rigid_box(frames: int, points: int, rng: np.random.Generator) -> Scenario:
 
 def hinged_lid(frames: int, points: int, rng: np.random.Generator) -> Scenario:
     """A chest whose lid opens 55° about its back edge while the body stays."""
-    body_size, lid_size = np.array([0.12, 0.08, 0.06]), np.array([0.12, 0.08, 0.015])
-    body_c = np.array([0.5, 0.0, 0.03])
+    body_size, lid_size = np.array([0.12, 0.08, 0.05]), np.array([0.12, 0.08, 0.03])
+    body_c = np.array([0.5, 0.0, 0.025])
     lid_c = body_c + [0.0, 0.0, (body_size[2] + lid_size[2]) / 2]
     body_faces = box_faces(body_c, body_size, skip=("-z", "+z"))
     lid_faces = box_faces(lid_c, lid_size, skip=("-z",))

@@ -192,13 +192,15 @@ class SdsStep(NamedTuple):
 
 
 def sds_step(teacher: Any, z: Tensor, tau: float | TauSample, cond: Any, guidance_scale: float,
-             generator: torch.Generator | None = None, weight: float = 1.0) -> SdsStep:
+             generator: torch.Generator | None = None, weight: float = 1.0,
+             reduction: Literal["sum", "mean"] = "sum") -> SdsStep:
     """Noise ``z``, query ``teacher.velocity`` and build the W-RFSDS gradient (Eq. 2-3).
 
     ``z``: latents from ``teacher.encode`` (with grad). ``tau``: a float or a :class:`TauSample`
     (whose weight multiplies ``weight``). Latent frames the teacher holds clean
     (``cond.clean_latent_frames``, e.g. TI2V-5B's first frame) get zero gradient: the teacher
-    does not predict them.
+    does not predict them. ``reduction`` of the surrogate: ``"sum"`` sends ``grad`` itself,
+    ``"mean"`` ``grad`` / its element count (per-element scale, like the mean regularisers).
     """
     if isinstance(tau, TauSample):
         tau, weight = tau.tau, weight * tau.weight
@@ -216,4 +218,4 @@ def sds_step(teacher: Any, z: Tensor, tau: float | TauSample, cond: Any, guidanc
     clean = int(getattr(cond, "clean_latent_frames", 0) or 0)
     if clean > 0:
         grad[:, :, :clean] = 0.0
-    return SdsStep(grad, w_rfsds_loss(z, grad.to(z.dtype)))
+    return SdsStep(grad, w_rfsds_loss(z, grad.to(z.dtype), reduction))

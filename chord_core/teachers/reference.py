@@ -27,6 +27,14 @@ from chord_core.sds import DEFAULT_FLOW_SHIFT
 from chord_core.teachers.base import Conditioning, VideoGeometry
 
 
+CACHE_SIZE = 256
+
+
+def _camera_key(camera: Cameras) -> bytes:
+    return b"".join(t.detach().cpu().numpy().tobytes() for t in (camera.viewmats, camera.Ks)) + \
+        f"{camera.width}x{camera.height}".encode()
+
+
 @dataclass
 class ReferenceConditioning(Conditioning):
     """target: x* [B, 3, F, H, W], the ground-truth video for the sampled cameras."""
@@ -69,6 +77,7 @@ class ReferenceTeacher:
         quats = quat_multiply(rotmat_to_quat(tf[..., :3, :3]), gaussians.quats[None].expand(num_frames, -1, -1))
         self._gaussians = gaussians
         self._means, self._quats = means, quats  # ground truth per frame [F, N, ...]
+        self._cache: dict[bytes, Tensor] = {}  # camera -> its target video [3, F, H, W]
         self.prompt = ""
 
     def set_prompt(self, prompt: str, negative_prompt: str | None = None) -> None:
@@ -84,7 +93,22 @@ class ReferenceTeacher:
 
     @torch.no_grad()
     def target_video(self, cameras: Cameras) -> Tensor:
-        """x* [B, 3, F, H, W]: the ground-truth deformed scene seen by each camera."""
+        """x* [B, 3, F, H, W]: the ground-truth deformed scene seen by each camera.
+
+        Renders are cached per camera (up to CACHE_SIZE), so a loop drawing from a fixed camera
+        pool renders each target once.
+        """
+        keys = [_camera_key(cameras[i]) for i in range(len(cameras))]
+        missing = [i for i, key in enumerate(keys) if key not in self._cache]
+        if missing:
+            rendered = self._render_targets(cameras[torch.as_tensor(missing)])
+            if len(self._cache) + len(missing) > CACHE_SIZE:
+                self._cache.clear()
+            for i, video in zip(missing, rendered):
+                self._cache[keys[i]] = video
+        return torch.stack([self._cache[key] for key in keys])
+
+    def _render_targets(self, cameras: Cameras) -> Tensor:
         frames = self._means.shape[0]
         batch = len(cameras)
         cams = Cameras(cameras.viewmats.repeat_interleave(frames, 0), cameras.Ks.repeat_interleave(frames, 0),

@@ -22,6 +22,7 @@ from chord_core.errors import ChordError
 from chord_ros import graph, names
 
 HELP = "run command -> flow -> plan -> simulated arm on the bundled scene and report the outputs"
+POSITION_TARGET_MM, ROTATION_TARGET_DEG = 10.0, 5.0  # the planner's grasp targets (chord bench planner)
 
 
 @dataclass
@@ -73,7 +74,6 @@ class PoseWatch:
 
         self._lock = threading.Lock()
         self.latest: dict[str, np.ndarray] = {}
-        self.changed_at = time.monotonic()
         for name in object_names:
             node.create_subscription(PoseStamped, names.object_pose_topic(name),
                                      lambda msg, name=name: self._store(name, msg), 10)
@@ -81,15 +81,47 @@ class PoseWatch:
     def _store(self, name: str, msg) -> None:
         pose = pose_matrix(msg.pose)
         with self._lock:
-            old = self.latest.get(name)
-            if old is None or np.abs(old - pose).max() > 1e-4:
-                self.changed_at = time.monotonic()
             self.latest[name] = pose
 
     def get(self, name: str) -> np.ndarray | None:
         with self._lock:
             pose = self.latest.get(name)
             return None if pose is None else pose.copy()
+
+
+class ArmGoalWatch:
+    """Status of every goal the arm's FollowJointTrajectory server has seen (its status topic)."""
+
+    TERMINAL = {4: "SUCCEEDED", 5: "CANCELED", 6: "ABORTED"}  # action_msgs/GoalStatus
+
+    def __init__(self, node, action: str = names.ARM_ACTION) -> None:
+        from action_msgs.msg import GoalStatusArray
+
+        from chord_ros.node_params import latched_qos
+
+        self._lock = threading.Lock()
+        self.status: dict[bytes, int] = {}
+        node.create_subscription(GoalStatusArray, f"{action}/_action/status", self._store, latched_qos(10))
+
+    def _store(self, msg) -> None:
+        with self._lock:
+            for s in msg.status_list:
+                self.status[bytes(s.goal_info.goal_id.uuid)] = s.status
+
+    def goals(self) -> set[bytes]:
+        with self._lock:
+            return set(self.status)
+
+    def wait_finished(self, known: set[bytes], timeout: float) -> str:
+        """Terminal status name of the first goal not in `known`; 'TIMEOUT' when none ends in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                ended = [s for g, s in self.status.items() if g not in known and s in self.TERMINAL]
+            if ended:
+                return self.TERMINAL[ended[0]]
+            time.sleep(0.1)
+        return "TIMEOUT"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
     running = Graph(values, log_dir=out / "logs").start()
     node, executor, thread = spinning_node("chord_demo")
     try:
-        poses = PoseWatch(node, object_names)
+        poses, arm = PoseWatch(node, object_names), ArmGoalWatch(node)
+        starts = {n: _wait_pose(poses, n, 120.0) for n in object_names}  # before anything moves
+        known_goals = arm.goals()
         outcome = send_command(node, prompt, iterations=args.iterations, wait=120.0, plan_timeout=300.0)
         crashed = running.exited()
         if crashed:
@@ -146,17 +180,18 @@ def run(args: argparse.Namespace) -> int:
         flow = msg_to_flow(outcome.flow)
         index = select_object(flow, None)  # the planner's default too: the object the flow moves most
         name = flow.object_names[index] if flow.object_names else object_names[index]
-        start = _wait_pose(poses, name, 30.0)
         duration = outcome.plan.trajectory.points[-1].time_from_start
         expected = (duration.sec + duration.nanosec * 1e-9) / args.real_time_factor
-        deadline = time.monotonic() + expected + 120.0
-        time.sleep(expected)
-        while time.monotonic() - poses.changed_at < 2.0 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        end = _wait_pose(poses, name, 5.0)
+        arm_status = arm.wait_finished(known_goals, expected + 120.0)
+        print(f"arm: {arm_status}")
+        time.sleep(0.5)  # a pose published after the settle
+        start, end = starts[name], _wait_pose(poses, name, 5.0)
         error = final_object_error(start, end, flow_target(flow, index))
         _report(out, prompt, args, error, motion_path, start, end, name, t0)
-        return 0
+        within = error.position_mm <= POSITION_TARGET_MM and error.rotation_deg <= ROTATION_TARGET_DEG
+        print(f"result             : {'within' if within else 'OUTSIDE'} the planner's target "
+              f"({POSITION_TARGET_MM:.0f} mm, {ROTATION_TARGET_DEG:.0f} deg)")
+        return 0 if arm_status == "SUCCEEDED" and within else 1
     finally:
         stop_node(node, executor, thread)
         codes = running.stop()

@@ -14,14 +14,7 @@ from chord_ros.bag import read_bag
 from chord_ros.convert import msg_to_flow
 from chord_ros.demo import (POSITION_TARGET_MM, ROTATION_TARGET_DEG, final_object_error, flow_target,
                             pose_matrix)
-
-
-def spin_until(executor, done, timeout, launcher, what):
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert launcher.poll() is None, f"the launcher exited early ({launcher.returncode}) waiting for {what}"
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        executor.spin_once(timeout_sec=0.05)
+from node_process import spin_until
 
 
 def read_parameters(node, executor, launcher, target: str, names: list[str]) -> list:
@@ -29,9 +22,9 @@ def read_parameters(node, executor, launcher, target: str, names: list[str]) -> 
     from rclpy.parameter import parameter_value_to_python
 
     client = node.create_client(GetParameters, f"/{target}/get_parameters")
-    spin_until(executor, client.service_is_ready, 60, launcher, f"{target}'s parameter service")
+    spin_until(executor, client.service_is_ready, 60, (launcher,), f"{target}'s parameter service")
     future = client.call_async(GetParameters.Request(names=names))
-    spin_until(executor, future.done, 30, launcher, f"{target}'s parameters")
+    spin_until(executor, future.done, 30, (launcher,), f"{target}'s parameters")
     return [parameter_value_to_python(v) for v in future.result().values]
 
 
@@ -69,7 +62,7 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
         assert read_parameters(node, executor, launcher, "choreographer", ["work_dir", "teacher"]) == [
             str(tmp_path / "runs"), "reference"]
         assert read_parameters(node, executor, launcher, "flow_recorder", ["bag_path"]) == [str(tmp_path / "bag")]
-        spin_until(executor, lambda: got["pose"] and command.get_subscription_count() > 0, 60, launcher,
+        spin_until(executor, lambda: got["pose"] and command.get_subscription_count() > 0, 60, (launcher,),
                    "sim_arm's object pose and the command node")
         start = pose_matrix(got["pose"][-1].pose)
         cli = subprocess.run([sys.executable, "-m", "chord_ros.cli", "command", "lift the mug", "--objects", "mug",
@@ -82,17 +75,17 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
             assert time.monotonic() < deadline, "no goal reached the choreographer"
             command.publish(String(data="slide the block to the left"))
             retry_at = time.monotonic() + 3.0
-            spin_until(executor, lambda: got["status"] or time.monotonic() > retry_at, 5.0, launcher, "a goal")
-        spin_until(executor, lambda: got["flow"], 300, launcher, "the distilled flow")
-        spin_until(executor, lambda: got["plan"], 120, launcher, "the plan report")
+            spin_until(executor, lambda: got["status"] or time.monotonic() > retry_at, 5.0, (launcher,), "a goal")
+        spin_until(executor, lambda: got["flow"], 300, (launcher,), "the distilled flow")
+        spin_until(executor, lambda: got["plan"], 120, (launcher,), "the plan report")
         plan = got["plan"][-1]
         assert plan.accepted, f"plan refused at frame {plan.offending_frame}: {plan.reason}"
         flow = msg_to_flow(got["flow"][-1])
         assert flow.prompt == "slide the block to the left" and flow.num_frames == 9
-        spin_until(executor, lambda: GoalStatus.STATUS_SUCCEEDED in got["arm"].values(), 120, launcher,
+        spin_until(executor, lambda: GoalStatus.STATUS_SUCCEEDED in got["arm"].values(), 120, (launcher,),
                    "the arm to finish the trajectory")
         count = len(got["pose"])
-        spin_until(executor, lambda: len(got["pose"]) > count + 5, 10, launcher, "poses after the execution")
+        spin_until(executor, lambda: len(got["pose"]) > count + 5, 10, (launcher,), "poses after the execution")
         moved = np.linalg.norm(flow.trajectories[-1] - flow.trajectories[0], axis=1).mean()
         print(f"the flow moves the block by {moved * 1000:.1f} mm on average")
         error = final_object_error(start, pose_matrix(got["pose"][-1].pose), flow_target(flow, 0))

@@ -8,7 +8,8 @@ of the end-point error (m). The baseline, computed in the same process, is "no m
 point stays where it is); the ratio EPE / EPE(no motion) is the figure of merit (0 = exact,
 1 = no better than standing still). ``--ablations`` repeats the runs without the Fenwick tree
 (one free SE(3) per frame), without the fine control layer, and with uniform τ sampling
-(Eq. 2 instead of Eq. 4) and reports each against the full method.
+(Eq. 2 instead of Eq. 4) and with plain Eq. 7 skinning (no chromaticity term, see
+``chord_core.motion``) and reports each against the full method.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ ABLATIONS = {
     "no Fenwick tree": {"use_fenwick": False},
     "no fine layer": {"use_fine": False},
     "uniform tau": {"tau_schedule": "uniform"},
+    "Eq. 7 skinning": {"appearance_sigma": 0.0},
 }
 
 
@@ -36,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, help="override the iteration count")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIO_NAMES, default=list(SCENARIO_NAMES))
     parser.add_argument("--ablations", action="store_true",
-                        help="also run without Fenwick tree, without fine layer, with uniform tau")
+                        help="also run without Fenwick tree, without fine layer, with uniform tau, "
+                             "with plain Eq. 7 skinning")
     parser.add_argument("--seed", type=int, default=0)
 
 

@@ -20,7 +20,8 @@ COMMANDS: dict[str, str] = {
     "plan": "chord_core.robot.plan_cli",
 }
 BENCHMARKS: dict[str, str] = {"render": "chord_core.bench_render", "planner": "chord_core.robot.bench_planner",
-                              "recovery": "chord_core.bench_recovery", "step": "chord_core.bench_step"}
+                              "recovery": "chord_core.bench_recovery", "step": "chord_core.bench_step",
+                              "wan-size": "chord_core.bench_wan_size"}
 
 
 def _add_module_parsers(subparsers: argparse._SubParsersAction, registry: dict[str, str]) -> None:

@@ -6,11 +6,18 @@ Implements paper §3.3 and appendix A.1:
 * Eq. 7  β_k ∝ exp(−½ (μ − p_k) Σ_k⁻¹ (μ − p_k)ᵀ) over the K nearest control points
 * Eq. 8–9 a fine layer adds residuals: μ_final = Δμᵗ + μᵗ, q_final = Δqᵗ ⊗ qᵗ
 * Eq. 10–11 T_kᵗ = Σ_{j∈BIT(t)} T_k^[j], r_kᵗ = norm(Σ_{j∈BIT(t)} r_k^[j])
-Option (not in the paper): learned skinning. Eq. 7's exponent gets a learnable per-anchor offset,
+Options (not in the paper) add a per-anchor offset to Eq. 7's exponent,
 β_k ∝ exp(−½ (μ − p_k) Σ_k⁻¹ (μ − p_k)ᵀ + ℓ_{a,k}), where anchor a is the canonical Gaussian
 nearest to the query point (scan points and ARAP samples use their nearest Gaussian's ℓ and
-neighbour set). ℓ starts at 0 (exactly Eq. 7) and lets the photometric gradient move a seam
-between control points onto a part boundary the geometry does not show (a hinged lid).
+neighbour set). Both exist for parts that touch flush (a hinged lid on its chest): straight-line
+distance blends them across the seam, and the geometry does not show where the seam is.
+* appearance skinning (``appearance_sigma`` σ_c > 0): a fixed ℓ_{a,k} = −|χ_a − χ_k|² / (2σ_c²)
+  on chromaticity χ = c / (c_r + c_g + c_b) (brightness-invariant, so shading and texture
+  intensity do not count), χ_k = mean χ of the anchors nearest to control point k. A control
+  point then barely moves Gaussians of another colour: the bilateral-filter idea applied to LBS.
+  It helps where parts differ in colour and is neutral on uniformly coloured objects.
+* learned skinning: a learnable ℓ starting at 0 (added to the appearance term, if any) lets
+  the photometric gradient move a seam.
 Control points p_k come from voxel centres inside the object (farthest-point sampling, then
 k-means) and stay fixed; Σ_k starts isotropic with the mean distance to the 3 nearest control
 points and is learnable (A.1). Frame 0 is the canonical scene and is frozen.
@@ -43,6 +50,7 @@ class MotionConfig:
     use_fenwick: bool = True  # False: one free SE(3) per frame (the "no Fenwick" ablation)
     use_fine: bool = True  # False: the fine layer is never built (ablation)
     learned_skinning: bool = False  # True: learnable per-anchor offsets on Eq. 7's exponent (module doc)
+    appearance_sigma: float = 0.0  # > 0: chromaticity term in the skinning (module doc); 0: Eq. 7 alone
     scale_factor: float = 1.0  # initial Σ_k std = factor × mean distance to the 3 nearest control points (A.1: 1)
     kmeans_iters: int = 20
     seed: int = 0
@@ -85,6 +93,29 @@ def initial_control_scales(control_points: np.ndarray, fallback: float) -> np.nd
     dist, _ = cKDTree(control_points).query(control_points, k=nn_count + 1)
     scales = dist[:, 1:].mean(axis=1)
     return np.where(scales > 0, scales, fallback).astype(np.float32)
+
+
+def chromaticity(colors: torch.Tensor) -> torch.Tensor:
+    """χ = c / (c_r + c_g + c_b) [N, 3]: colour without its brightness (black maps to grey)."""
+    total = colors.sum(-1, keepdim=True)
+    return torch.where(total > 1e-6, colors / total.clamp_min(1e-6), torch.full_like(colors, 1 / 3))
+
+
+def appearance_offsets(anchors: torch.Tensor, colors: torch.Tensor, control_points: torch.Tensor,
+                       neighbours: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Fixed skinning offsets ℓ_{a,k} = −|χ_a − χ_k|² / (2σ²) [A, K'] (module docstring).
+
+    χ_k is the mean chromaticity of the anchors whose nearest control point is k (the anchor
+    nearest to k when none is).
+    """
+    chroma = chromaticity(colors)
+    nearest_control = torch.cdist(anchors, control_points).argmin(1)
+    counts = torch.bincount(nearest_control, minlength=len(control_points)).to(chroma.dtype)
+    sums = torch.zeros(len(control_points), 3, dtype=chroma.dtype).index_add_(0, nearest_control, chroma)
+    own = chroma[torch.cdist(control_points, anchors).argmin(1)]
+    control_chroma = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], own)
+    diff = chroma[:, None, :] - control_chroma[neighbours]
+    return -(diff * diff).sum(-1) / (2 * sigma**2)
 
 
 def _as_frames(frames: Frames, num_frames: int) -> torch.Tensor:
@@ -157,7 +188,9 @@ class ControlLayer(nn.Module):
     """
 
     def __init__(self, control_points: np.ndarray, scales: np.ndarray, num_frames: int,
-                 neighbours: int, use_fenwick: bool, anchors: np.ndarray | None = None) -> None:
+                 neighbours: int, use_fenwick: bool, anchors: np.ndarray | None = None,
+                 anchor_colors: np.ndarray | None = None, learned_skinning: bool = False,
+                 appearance_sigma: float = 0.0) -> None:
         super().__init__()
         k = len(control_points)
         self.register_buffer("control_points", torch.as_tensor(control_points, dtype=torch.float32))
@@ -166,10 +199,16 @@ class ControlLayer(nn.Module):
         self.deformation = DeformationSequence(k, num_frames, use_fenwick)
         self.neighbours = min(neighbours, k)
         self.skin_logits: nn.Parameter | None = None
-        if anchors is not None:  # learned skinning (module docstring)
-            anchors_t = torch.as_tensor(anchors, dtype=torch.float32)
-            self.register_buffer("anchors", anchors_t)
-            self.register_buffer("anchor_neighbours", self._nearest(anchors_t))
+        self.register_buffer("skin_prior", None)  # fixed appearance offsets [A, K'] (module docstring)
+        if anchors is None:
+            return
+        anchors_t = torch.as_tensor(anchors, dtype=torch.float32)  # per-anchor offsets (module docstring)
+        self.register_buffer("anchors", anchors_t)
+        self.register_buffer("anchor_neighbours", self._nearest(anchors_t))
+        if appearance_sigma > 0:
+            self.skin_prior = appearance_offsets(anchors_t, torch.as_tensor(anchor_colors, dtype=torch.float32),
+                                                 self.control_points, self.anchor_neighbours, appearance_sigma)
+        if learned_skinning:
             self.skin_logits = nn.Parameter(torch.zeros(len(anchors_t), self.neighbours))
 
     def _nearest(self, points: torch.Tensor) -> torch.Tensor:
@@ -179,19 +218,20 @@ class ControlLayer(nn.Module):
                 self.neighbours, dim=1, largest=False).indices
 
     def blend_weights(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Neighbour indices [M, K'] and β [M, K'] (Eq. 7, plus ℓ with learned skinning).
+        """Neighbour indices [M, K'] and β [M, K'] (Eq. 7, plus ℓ with the skinning options).
 
         β is the softmax of −½·Mahalanobis², identical to Eq. 7's normalised exponentials but
         finite even when every exp underflows (a point far from all control points).
         """
         p = self.control_points.to(points.dtype)
         offset = None
-        if self.skin_logits is None:
+        if self.skin_logits is None and self.skin_prior is None:
             idx = self._nearest(points)
         else:
             with torch.no_grad():
                 anchor = torch.cdist(points, self.anchors.to(points.dtype)).argmin(1)
-            idx, offset = self.anchor_neighbours[anchor], self.skin_logits.to(points.dtype)[anchor]
+            idx = self.anchor_neighbours[anchor]
+            offset = sum(o.to(points.dtype)[anchor] for o in (self.skin_prior, self.skin_logits) if o is not None)
         diff = points[:, None, :] - p[idx]  # [M, K', 3]
         rot = quat_to_rotmat(self.cov_quats.to(points.dtype))[idx]  # [M, K', 3, 3]
         local = torch.einsum("mkji,mkj->mki", rot, diff) / torch.exp(self.log_scales.to(points.dtype))[idx]
@@ -220,12 +260,16 @@ class ObjectMotion(nn.Module):
     """Motion of one object: a coarse layer and an optional fine residual layer (Eq. 5–11)."""
 
     def __init__(self, interior_points: np.ndarray, config: MotionConfig, fallback_scale: float,
-                 anchors: np.ndarray | None = None) -> None:
+                 anchors: np.ndarray | None = None, anchor_colors: np.ndarray | None = None) -> None:
         super().__init__()
         self.config = config
-        self.anchors = anchors if config.learned_skinning else None
-        if config.learned_skinning and anchors is None:
-            raise ChordError("learned skinning needs anchor points (the object's canonical Gaussian means)")
+        uses_anchors = config.learned_skinning or config.appearance_sigma > 0
+        self.anchors = anchors if uses_anchors else None
+        self.anchor_colors = anchor_colors
+        if uses_anchors and anchors is None:
+            raise ChordError("learned or appearance skinning needs anchor points (the object's canonical Gaussian means)")
+        if config.appearance_sigma > 0 and (anchor_colors is None or len(anchor_colors) != len(anchors)):
+            raise ChordError("appearance skinning needs one RGB colour per anchor point")
         self.num_frames = config.num_frames
         self.coarse = self._layer(interior_points, config.num_coarse, fallback_scale, config.seed)
         self.fine = (self._layer(interior_points, config.num_fine, fallback_scale, config.seed + 1)
@@ -236,7 +280,8 @@ class ObjectMotion(nn.Module):
         points = init_control_points(interior, k, self.config.kmeans_iters, seed)
         scales = self.config.scale_factor * initial_control_scales(points, fallback)
         return ControlLayer(points, scales, self.config.num_frames, self.config.neighbours, self.config.use_fenwick,
-                            self.anchors)
+                            self.anchors, self.anchor_colors, self.config.learned_skinning,
+                            self.config.appearance_sigma)
 
     def enable_fine(self) -> None:
         """Switch the fine residual layer on (Eq. 8–9); its nodes start at the identity."""
@@ -285,7 +330,8 @@ class SceneMotion(nn.Module):
         """Build control points from each object's occupancy (``scene.Scene``)."""
         config = config or MotionConfig()
         motions = [ObjectMotion(obj.control_point_candidates(), config, obj.fallback_scale(),
-                                anchors=obj.gaussians.means.detach().cpu().numpy())
+                                anchors=obj.gaussians.means.detach().cpu().numpy(),
+                                anchor_colors=obj.gaussians.colors.detach().cpu().numpy())
                    for obj in scene.objects]
         return cls(motions)
 

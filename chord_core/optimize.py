@@ -91,6 +91,7 @@ class Distiller:
         config = MotionConfig(num_frames=preset.frames, num_coarse=preset.num_coarse, num_fine=preset.num_fine,
                               neighbours=preset.neighbours, use_fenwick=preset.use_fenwick,
                               use_fine=preset.use_fine, learned_skinning=preset.learned_skinning,
+                              appearance_sigma=preset.appearance_sigma,
                               scale_factor=preset.control_scale, seed=seed)
         self.motion = SceneMotion.from_scene(scene, config).to(self.device)
         self.gaussians = scene.gaussians.to(self.device)

@@ -44,6 +44,8 @@ class Preset:
     use_fenwick: bool = True
     use_fine: bool = True
     learned_skinning: bool = False     # learnable offsets on Eq. 7's exponent per Gaussian (not in the paper)
+    appearance_sigma: float = 0.0      # > 0: chromaticity term in the skinning, parts of other colours
+                                       # barely blend (chord_core.motion; not in the paper); 0: Eq. 7
     control_scale: float = 1.0         # initial Σ_k std / mean distance to the 3 nearest control points (A.1: 1)
     fine_tau: float = 0.6              # the fine layer joins once tau falls below this
     split_iteration: int = 100         # A.1: deformations after split_fraction*T reset to that frame's
@@ -91,6 +93,8 @@ class Preset:
         for name in ("lr_deformation", "lr_rotation", "lr_scale", "lr_skinning"):
             if min(getattr(self, name)) <= 0:
                 raise ChordError(f"preset {self.name}: {name} must be positive (log-linear decay)")
+        if not self.appearance_sigma >= 0:
+            raise ChordError(f"preset {self.name}: appearance_sigma must be >= 0 (0 = off), got {self.appearance_sigma}")
         if not self.control_scale > 0:
             raise ChordError(f"preset {self.name}: control_scale must be > 0, got {self.control_scale}")
         if not 0.0 < self.split_fraction <= 1.0:

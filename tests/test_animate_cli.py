@@ -87,3 +87,5 @@ def test_preset_values_are_validated():
         load_preset("cpu-test").replace(frames=1)
     with pytest.raises(ChordError, match="lr_deformation must be positive"):
         load_preset("cpu-test").replace(lr_deformation=[1e-2, 0.0])
+    with pytest.raises(ChordError, match="appearance_sigma must be >= 0"):
+        load_preset("cpu-test").replace(appearance_sigma=-0.1)

@@ -246,3 +246,87 @@ def test_bad_frames_raise():
     motion = ObjectMotion(np.zeros((1, 3)), MotionConfig(num_frames=3, use_fine=False), 0.1)
     with pytest.raises(ChordError, match="frames"):
         motion.deform(torch.zeros(2, 3), [3])
+
+
+def _dense_appearance_weights(layer, anchors, colors, points, sigma):
+    """Eq. 7 plus the chromaticity offset, by plain loops in float64 (independent of motion.py)."""
+    p = layer.control_points.double().numpy()
+    scales = np.exp(layer.log_scales.detach().double().numpy())
+    rmats = Rotation.from_quat(layer.cov_quats.detach().double().numpy()[:, [1, 2, 3, 0]]).as_matrix()
+    chroma = colors / colors.sum(1, keepdims=True)
+    owner = np.array([np.argmin(np.linalg.norm(p - a, axis=1)) for a in anchors])
+    control_chroma = np.array([chroma[owner == k].mean(0) for k in range(len(p))])
+    out = []
+    for x in points:
+        a = int(np.argmin(np.linalg.norm(anchors - x, axis=1)))
+        nearest = np.argsort(np.linalg.norm(p - anchors[a], axis=1))[:layer.neighbours]
+        raw = {}
+        for k in nearest:
+            d = x - p[k]
+            sigma_k = rmats[k] @ np.diag(scales[k] ** 2) @ rmats[k].T
+            colour = np.sum((chroma[a] - control_chroma[k]) ** 2) / (2 * sigma**2)
+            raw[int(k)] = np.exp(-0.5 * d @ np.linalg.solve(sigma_k, d) - colour)
+        total = sum(raw.values())
+        out.append({k: v / total for k, v in raw.items()})
+    return out
+
+
+def test_appearance_skinning_matches_dense_reference():
+    rng = np.random.default_rng(11)
+    anchors = rng.uniform(-1, 1, (300, 3))
+    colors = rng.uniform(0.1, 1.0, (300, 3))
+    config = MotionConfig(num_frames=2, num_coarse=8, neighbours=3, use_fine=False, appearance_sigma=0.2)
+    motion = ObjectMotion(rng.uniform(-1, 1, (500, 3)), config, 0.1, anchors=anchors, anchor_colors=colors)
+    layer = motion.coarse.double()
+    with torch.no_grad():
+        layer.log_scales.copy_(torch.tensor(rng.normal(-0.5, 0.3, size=(8, 3))))
+    points = rng.uniform(-1, 1, (25, 3))
+    idx, beta = layer.blend_weights(torch.tensor(points))
+    expected = _dense_appearance_weights(layer, anchors, colors, points, 0.2)
+    for m in range(len(points)):
+        assert set(idx[m].tolist()) == set(expected[m])
+        for j, k in enumerate(idx[m].tolist()):
+            assert beta[m, j].item() == pytest.approx(expected[m][k], abs=1e-6)
+
+
+def test_appearance_skinning_is_eq7_on_a_uniformly_coloured_object():
+    rng = np.random.default_rng(12)
+    anchors = rng.uniform(-1, 1, (200, 3)).astype(np.float32)
+    grey = np.full((200, 3), 0.4, np.float32)
+    interior = rng.uniform(-1, 1, (400, 3))
+    plain = ObjectMotion(interior, MotionConfig(num_frames=2, num_coarse=6, use_fine=False), 0.1)
+    tinted = ObjectMotion(interior, MotionConfig(num_frames=2, num_coarse=6, use_fine=False, appearance_sigma=0.05),
+                          0.1, anchors=anchors, anchor_colors=grey)
+    idx_a, beta_a = plain.coarse.blend_weights(torch.as_tensor(anchors))
+    idx_b, beta_b = tinted.coarse.blend_weights(torch.as_tensor(anchors))
+    assert torch.equal(idx_a, idx_b)
+    torch.testing.assert_close(beta_a, beta_b)
+
+
+def test_appearance_skinning_keeps_a_flush_part_of_another_colour_still():
+    """A blue slab resting flush on a brown block: moving the blue control points drags the
+    brown points below the seam with Eq. 7, hardly at all with the chromaticity term."""
+    rng = np.random.default_rng(13)
+    body = rng.uniform([-1, -1, -1], [1, 1, 0], (600, 3))
+    lid = rng.uniform([-1, -1, 0], [1, 1, 0.6], (400, 3))
+    anchors = np.concatenate([body, lid]).astype(np.float32)
+    shade = rng.uniform(0.5, 1.0, (1000, 1))  # texture intensity: chromaticity ignores it
+    colors = (np.r_[np.tile([[0.55, 0.4, 0.25]], (600, 1)), np.tile([[0.25, 0.45, 0.75]], (400, 1))] * shade)
+    near_seam = torch.as_tensor(body[body[:, 2] > -0.3], dtype=torch.float32)
+    moved = {}
+    for sigma in (0.0, 0.05):
+        config = MotionConfig(num_frames=2, num_coarse=10, neighbours=4, use_fine=False, appearance_sigma=sigma)
+        motion = ObjectMotion(anchors, config, 0.1, anchors=anchors, anchor_colors=colors.astype(np.float32))
+        lid_controls = motion.coarse.control_points[:, 2] > 0.0
+        with torch.no_grad():
+            motion.coarse.deformation.translation_nodes[0, lid_controls] = torch.tensor([0.0, 0.0, 1.0])
+        moved[sigma] = (motion.deform(near_seam, [1])[0][0] - near_seam).norm(dim=1).mean().item()
+    assert moved[0.0] > 0.05
+    assert moved[0.05] < 0.2 * moved[0.0]
+
+
+def test_appearance_skinning_needs_colours():
+    anchors = np.zeros((4, 3), np.float32)
+    with pytest.raises(ChordError, match="colour"):
+        ObjectMotion(np.zeros((4, 3)), MotionConfig(num_frames=2, use_fine=False, appearance_sigma=0.1), 0.1,
+                     anchors=anchors)

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from chord_core.errors import ChordError
 
 COMMANDS: dict[str, str] = {
-    "info": "chord_core.flow_info",
-    "animate": "chord_core.animate",
-    "plan": "chord_core.robot.plan_cli",
+    "info": "chord_core.commands.info",
+    "animate": "chord_core.commands.animate",
+    "plan": "chord_core.commands.plan",
 }
-BENCHMARKS: dict[str, str] = {"render": "chord_core.bench_render", "planner": "chord_core.robot.bench_planner",
-                              "recovery": "chord_core.bench_recovery", "step": "chord_core.bench_step",
-                              "wan-size": "chord_core.bench_wan_size"}
+BENCHMARKS: dict[str, str] = {"render": "chord_core.bench.render", "planner": "chord_core.bench.planner",
+                              "recovery": "chord_core.bench.recovery", "step": "chord_core.bench.step",
+                              "wan-size": "chord_core.bench.wan_size"}
 
 
 def _add_module_parsers(subparsers: argparse._SubParsersAction, registry: dict[str, str]) -> None:

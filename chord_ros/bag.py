@@ -15,7 +15,7 @@ from types import TracebackType
 
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
-from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from chord_core.errors import ChordError
@@ -35,7 +35,7 @@ def chord_msgs_share() -> Path:
         # <prefix>/lib/pythonX.Y/site-packages/chord_msgs/__init__.py -> <prefix>/share/chord_msgs
         share = Path(chord_msgs.__file__).resolve().parents[4] / "share" / "chord_msgs"
         if not share.is_dir():
-            raise ChordError(f"chord_msgs interface files not found at {share}; run scripts/setup.sh")
+            raise ChordError(f"chord_msgs interface files not found at {share}; run scripts/setup.sh") from None
         return share
 
 
@@ -92,14 +92,14 @@ class BagWriter:
         self._writer = Writer(self.path, version=9, storage_plugin=plugins[storage])
         self._connections: dict[tuple[str, str], object] = {}
 
-    def open(self) -> "BagWriter":
+    def open(self) -> BagWriter:
         self._writer.open()
         return self
 
     def close(self) -> None:
         self._writer.close()
 
-    def __enter__(self) -> "BagWriter":
+    def __enter__(self) -> BagWriter:
         return self.open()
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:

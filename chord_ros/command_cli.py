@@ -50,7 +50,7 @@ def wait_until(condition, timeout: float, period: float = 0.05) -> bool:
     return True
 
 
-def send_command(node, text: str, objects: list[str] | None = None, preset: str = "", frames: int = 0,
+def send_command(node, text: str, *, objects: list[str] | None = None, preset: str = "", frames: int = 0,
                  iterations: int = 0, seed: int = 0, cloud_prefix: str = names.OBJECT_CLOUD_PREFIX,
                  action: str = names.CHOREOGRAPH_ACTION, wait: float = 15.0, plan_timeout: float = 120.0,
                  echo=print) -> CommandOutcome:
@@ -66,7 +66,7 @@ def send_command(node, text: str, objects: list[str] | None = None, preset: str 
     if not wait_until(lambda: cache.complete(objects), wait):
         cache.clouds(objects)  # raises with the names that are missing
     object_names, clouds = cache.clouds(objects)
-    goal = make_goal(text, object_names, clouds, preset, frames, iterations, seed)
+    goal = make_goal(text, object_names, clouds, preset=preset, frames=frames, iterations=iterations, seed=seed)
     client = ActionClient(node, Choreograph, action)
     if not client.wait_for_server(timeout_sec=wait):
         raise ChordError(f"no choreographer serves {action} (waited {wait:.0f} s)")
@@ -113,8 +113,9 @@ def send_command(node, text: str, objects: list[str] | None = None, preset: str 
 
 
 def _newer(msg, since) -> bool:
-    stamp = msg.header.stamp
-    return stamp.sec * 10**9 + stamp.nanosec >= since.nanoseconds
+    from rclpy.time import Time
+
+    return Time.from_msg(msg.header.stamp).nanoseconds >= since.nanoseconds
 
 
 def spinning_node(name: str):
@@ -145,8 +146,9 @@ def stop_node(node, executor, thread) -> None:
 def run(args: argparse.Namespace) -> int:
     node, executor, thread = spinning_node("chord_command_cli")
     try:
-        outcome = send_command(node, args.text, args.objects, args.preset, args.frames, args.iterations,
-                               args.seed, args.cloud_prefix, args.action, args.wait, args.plan_timeout)
+        outcome = send_command(node, args.text, objects=args.objects, preset=args.preset, frames=args.frames,
+                               iterations=args.iterations, seed=args.seed, cloud_prefix=args.cloud_prefix,
+                               action=args.action, wait=args.wait, plan_timeout=args.plan_timeout)
     finally:
         stop_node(node, executor, thread)
     return 0 if outcome.success and (outcome.plan is None or outcome.plan.accepted) else 1

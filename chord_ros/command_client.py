@@ -69,7 +69,7 @@ class CloudCache:
         return wanted, [available[n] for n in wanted]
 
 
-def make_goal(prompt: str, object_names: list[str], clouds: list[PointCloud2], preset: str = "",
+def make_goal(prompt: str, object_names: list[str], clouds: list[PointCloud2], *, preset: str = "",
               frames: int = 0, iterations: int = 0, seed: int = 0) -> Choreograph.Goal:
     """A Choreograph goal; an empty prompt is refused here, before anything is sent."""
     if not prompt.strip():

@@ -2,7 +2,8 @@
 
 * ``sensor_msgs/PointCloud2`` <-> (xyz [N, 3] float32, rgb [N, 3] float32 in [0, 1] or None);
   colour is the PCL packed ``rgb``/``rgba`` field (0x00RRGGBB in a 4-byte field).
-* ``chord_msgs/ObjectFlow`` <-> :class:`chord_core.flow.Flow` (DESIGN.md flow.npz arrays).
+* ``chord_msgs/ObjectFlow`` <-> :class:`chord_core.formats.flow.Flow` (the flow.npz arrays of docs/formats.md).
+* ``geometry_msgs/Pose`` <-> rotation [3, 3] + translation [3] / a [4, 4] transform.
 
 Everything arriving from the wire is validated here; a malformed message raises ChordError
 that names the field at fault.
@@ -14,11 +15,12 @@ import array
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point, Pose, Quaternion
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
 from chord_core.errors import ChordError
-from chord_core.flow import Flow
+from chord_core.formats.flow import Flow
 from chord_msgs.msg import ObjectFlow
 
 _FIELD_DTYPES = {
@@ -41,18 +43,34 @@ def make_header(frame_id: str, stamp: Time | None = None) -> Header:
     return header
 
 
-def _float_array(values: np.ndarray) -> array.array:
+def float32_array(values: np.ndarray) -> array.array:
     """Flat float32 array.array: what rclpy stores for float32[] without a per-element copy."""
-    flat = np.ascontiguousarray(values, dtype=np.float32).ravel()
-    out = array.array("f")
-    out.frombytes(flat.tobytes())
-    return out
+    return array.array("f", np.ascontiguousarray(values, dtype=np.float32).tobytes())
 
 
-def _int_array(values: np.ndarray) -> array.array:
-    flat = np.ascontiguousarray(values, dtype=np.int32).ravel()
-    out = array.array("i")
-    out.frombytes(flat.tobytes())
+def int32_array(values: np.ndarray) -> array.array:
+    """Flat int32 array.array, for int32[] fields (see float32_array)."""
+    return array.array("i", np.ascontiguousarray(values, dtype=np.int32).tobytes())
+
+
+def pose_to_msg(rotation: np.ndarray, translation: np.ndarray) -> Pose:
+    """Rotation matrix [3, 3] + translation [3] -> geometry_msgs/Pose."""
+    from scipy.spatial.transform import Rotation  # here: nodes without poses skip its ~0.6 s import
+
+    x, y, z, w = Rotation.from_matrix(np.asarray(rotation, float)).as_quat()
+    t = np.asarray(translation, float)
+    return Pose(position=Point(x=float(t[0]), y=float(t[1]), z=float(t[2])),
+                orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))
+
+
+def pose_msg_to_matrix(msg: Pose) -> np.ndarray:
+    """geometry_msgs/Pose -> [4, 4] homogeneous transform."""
+    from scipy.spatial.transform import Rotation
+
+    out = np.eye(4)
+    q = msg.orientation
+    out[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
+    out[:3, 3] = [msg.position.x, msg.position.y, msg.position.z]
     return out
 
 
@@ -165,11 +183,11 @@ def flow_to_msg(flow: Flow, frame_id: str = "world", stamp: Time | None = None) 
     msg.num_frames = flow.num_frames
     msg.num_points = flow.num_points
     msg.object_names = list(flow.object_names)
-    msg.object_ids = _int_array(flow.object_ids)
-    msg.points = _float_array(flow.points)
-    msg.trajectories = _float_array(flow.trajectories)
+    msg.object_ids = int32_array(flow.object_ids)
+    msg.points = float32_array(flow.points)
+    msg.trajectories = float32_array(flow.trajectories)
     if flow.rotations is not None:
-        msg.rotations = _float_array(flow.rotations)
+        msg.rotations = float32_array(flow.rotations)
     return msg
 
 

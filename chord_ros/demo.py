@@ -19,10 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from chord_core.errors import ChordError
+from chord_core.robot.config import FINAL_ERROR_TARGETS
 from chord_ros import graph, names
 
 HELP = "run command -> flow -> plan -> simulated arm on the bundled scene and report the outputs"
-POSITION_TARGET_MM, ROTATION_TARGET_DEG = 10.0, 5.0  # the planner's grasp targets (chord bench planner)
+# the planner's grasp target, the one `chord bench planner` judges by
+POSITION_TARGET_MM = 1000.0 * FINAL_ERROR_TARGETS["grasp"][0]
+ROTATION_TARGET_DEG = FINAL_ERROR_TARGETS["grasp"][1]
 
 
 @dataclass
@@ -49,21 +52,10 @@ def final_object_error(start: np.ndarray, end: np.ndarray, target: np.ndarray) -
 
 def flow_target(flow, object_index: int) -> np.ndarray:
     """[4, 4] best rigid fit of one object's flow from its first to its last frame."""
-    from chord_core.robot.trajectory import kabsch
+    from chord_core.robot.rigid_fit import kabsch
 
     traj = flow.trajectories[:, flow.object_ids == object_index].astype(float)
     return kabsch(traj[0], traj[-1])
-
-
-def pose_matrix(msg) -> np.ndarray:
-    """geometry_msgs/Pose -> [4, 4]."""
-    from scipy.spatial.transform import Rotation
-
-    out = np.eye(4)
-    q = msg.orientation
-    out[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
-    out[:3, 3] = [msg.position.x, msg.position.y, msg.position.z]
-    return out
 
 
 class PoseWatch:
@@ -79,7 +71,9 @@ class PoseWatch:
                                      lambda msg, name=name: self._store(name, msg), 10)
 
     def _store(self, name: str, msg) -> None:
-        pose = pose_matrix(msg.pose)
+        from chord_ros.convert import pose_msg_to_matrix
+
+        pose = pose_msg_to_matrix(msg.pose)
         with self._lock:
             self.latest[name] = pose
 
@@ -92,13 +86,14 @@ class PoseWatch:
 class ArmGoalWatch:
     """Status of every goal the arm's FollowJointTrajectory server has seen (its status topic)."""
 
-    TERMINAL = {4: "SUCCEEDED", 5: "CANCELED", 6: "ABORTED"}  # action_msgs/GoalStatus
-
     def __init__(self, node, action: str = names.ARM_ACTION) -> None:
-        from action_msgs.msg import GoalStatusArray
+        from action_msgs.msg import GoalStatus, GoalStatusArray
 
         from chord_ros.node_params import latched_qos
 
+        # the states a goal ends in, by the names the demo prints
+        self.terminal = {GoalStatus.STATUS_SUCCEEDED: "SUCCEEDED", GoalStatus.STATUS_CANCELED: "CANCELED",
+                         GoalStatus.STATUS_ABORTED: "ABORTED"}
         self._lock = threading.Lock()
         self.status: dict[bytes, int] = {}
         node.create_subscription(GoalStatusArray, f"{action}/_action/status", self._store, latched_qos(10))
@@ -117,9 +112,9 @@ class ArmGoalWatch:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                ended = [s for g, s in self.status.items() if g not in known and s in self.TERMINAL]
+                ended = [s for g, s in self.status.items() if g not in known and s in self.terminal]
             if ended:
-                return self.TERMINAL[ended[0]]
+                return self.terminal[ended[0]]
             time.sleep(0.1)
         return "TIMEOUT"
 
@@ -149,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from chord_ros.command_cli import send_command, spinning_node, stop_node
     from chord_ros.convert import msg_to_flow
     from chord_ros.launcher import Graph
+    from chord_ros.trajectory_conversion import duration_seconds
 
     t0 = time.monotonic()
     out = Path(args.out).resolve() / time.strftime("%Y%m%d_%H%M%S")
@@ -180,14 +176,14 @@ def run(args: argparse.Namespace) -> int:
         flow = msg_to_flow(outcome.flow)
         index = select_object(flow, None)  # the planner's default too: the object the flow moves most
         name = flow.object_names[index] if flow.object_names else object_names[index]
-        duration = outcome.plan.trajectory.points[-1].time_from_start
-        expected = (duration.sec + duration.nanosec * 1e-9) / args.real_time_factor
+        expected = duration_seconds(outcome.plan.trajectory.points[-1].time_from_start) / args.real_time_factor
         arm_status = arm.wait_finished(known_goals, expected + 120.0)
         print(f"arm: {arm_status}")
         time.sleep(0.5)  # a pose published after the settle
         start, end = starts[name], _wait_pose(poses, name, 5.0)
         error = final_object_error(start, end, flow_target(flow, index))
-        _report(out, prompt, args, error, motion_path, start, end, name, t0)
+        _report(out, prompt=prompt, args=args, error=error, motion_path=motion_path, start=start, end=end,
+                name=name, t0=t0)
         within = error.position_mm <= POSITION_TARGET_MM and error.rotation_deg <= ROTATION_TARGET_DEG
         print(f"result             : {'within' if within else 'OUTSIDE'} the planner's target "
               f"({POSITION_TARGET_MM:.0f} mm, {ROTATION_TARGET_DEG:.0f} deg)")
@@ -207,7 +203,7 @@ def _wait_pose(poses: PoseWatch, name: str, timeout: float) -> np.ndarray:
     return pose
 
 
-def _report(out: Path, prompt: str, args, error: ObjectError, motion_path: str, start, end, name: str,
+def _report(out: Path, *, prompt: str, args, error: ObjectError, motion_path: str, start, end, name: str,
             t0: float) -> None:
     runs = sorted((out / "runs").glob("*/"))
     run_dir = runs[-1] if runs else out / "runs"
@@ -224,7 +220,7 @@ def _report(out: Path, prompt: str, args, error: ObjectError, motion_path: str, 
     print(f"final object error : {error.position_mm:.1f} mm, {error.rotation_deg:.1f} deg "
           f"('{name}' in simulation vs the flow's target)")
     if args.teacher == "reference":
-        from chord_core.reference_motion import ReferenceMotion
+        from chord_core.formats.reference_motion import ReferenceMotion
 
         motion = ReferenceMotion.load(motion_path)
         truth = final_object_error(start, end, motion.transforms[-1, 0].astype(float))  # one part: the block

@@ -63,11 +63,12 @@ class Graph:
         self.log_dir = Path(log_dir) if log_dir else None
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def start(self) -> "Graph":
+    def start(self) -> Graph:
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         for spec in self.specs:
-            output = open(self.log_dir / f"{spec.name}.log", "w") if self.log_dir else None
+            # the node keeps its own copy of the descriptor; ours is closed right after Popen
+            output = open(self.log_dir / f"{spec.name}.log", "w") if self.log_dir else None  # noqa: SIM115
             # own session: a terminal Ctrl-C reaches only the launcher, which then stops every node in order
             self.processes[spec.name] = subprocess.Popen(node_command(spec), stdout=output, stderr=subprocess.STDOUT
                                                          if output else None, start_new_session=True,

@@ -11,12 +11,12 @@ import colorsys
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
+from geometry_msgs.msg import Point, Vector3
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from chord_core.flow import Flow
-from chord_ros.convert import make_header
+from chord_core.formats.flow import Flow
+from chord_ros.convert import make_header, pose_to_msg
 
 
 def object_colour(index: int, count: int) -> ColorRGBA:
@@ -58,19 +58,14 @@ def flow_markers(flow: Flow, frame_id: str = "world", stamp: Time | None = None,
 def grasp_markers(rotation: np.ndarray, translation: np.ndarray, width: float, depth: float,
                   frame_id: str = "world", stamp: Time | None = None) -> MarkerArray:
     """A graspnetAPI grasp (x = approach, y = closing direction) as fingers and an arrow."""
-    from scipy.spatial.transform import Rotation
-
     header = make_header(frame_id, stamp)
-    xyzw = Rotation.from_matrix(rotation).as_quat()
-    orientation = Quaternion(x=xyzw[0], y=xyzw[1], z=xyzw[2], w=xyzw[3])
     green = ColorRGBA(r=0.1, g=0.9, b=0.2, a=0.9)
     out = MarkerArray()
     for i, side in enumerate((-1.0, 1.0)):
         centre = translation + rotation @ np.array([depth / 2, side * width / 2, 0.0])
-        pose = Pose(position=Point(x=float(centre[0]), y=float(centre[1]), z=float(centre[2])),
-                    orientation=orientation)
         out.markers.append(Marker(header=header, ns="grasp", id=i, type=Marker.CUBE, action=Marker.ADD,
-                                  pose=pose, scale=Vector3(x=depth, y=0.005, z=0.02), color=green))
+                                  pose=pose_to_msg(rotation, centre), scale=Vector3(x=depth, y=0.005, z=0.02),
+                                  color=green))
     arrow = Marker(header=header, ns="grasp", id=2, type=Marker.ARROW, action=Marker.ADD,
                    scale=Vector3(x=0.004, y=0.008, z=0.01), color=green)
     arrow.pose.orientation.w = 1.0

@@ -1,4 +1,4 @@
-"""Topic, action and frame names of the chord graph, in one place (DESIGN.md "ROS 2 graph").
+"""Topic, action and frame names of the chord graph, in one place (README.md "ROS 2 graph").
 
 Nodes take these as parameter defaults, so a lab can remap any of them; tests and the launcher
 import them instead of repeating strings.

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
-from geometry_msgs.msg import Point, Pose, Quaternion
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from chord_core.errors import ChordError
 from chord_core.robot.sim import plan_joint_targets
 from chord_msgs.msg import Grasp as GraspMsg
 from chord_msgs.msg import PlanReport
-from chord_ros.convert import _float_array, make_header
+from chord_ros.convert import float32_array, make_header, pose_to_msg
 from chord_ros.names import BASE_FRAME
 
 
@@ -41,11 +40,13 @@ class TrajectoryArrays:
 
 
 def duration_msg(seconds: float) -> Duration:
+    """Seconds -> Duration, rounded to whole nanoseconds (nanosec always in [0, 1e9))."""
     nanoseconds = int(round(float(seconds) * 1e9))
     return Duration(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
 
 
 def duration_seconds(duration: Duration) -> float:
+    """Duration -> seconds; the one conversion every chord_ros module uses."""
     return duration.sec + duration.nanosec * 1e-9
 
 
@@ -67,17 +68,13 @@ def plan_to_trajectory(plan, finger_joints: Sequence[str]) -> JointTrajectory:
 
 def grasp_to_msg(grasp, object_name: str, frame_id: str = BASE_FRAME, stamp: Time | None = None) -> GraspMsg:
     """A graspnetAPI-layout grasp (rotation columns: approach, closing, third) as chord_msgs/Grasp."""
-    from scipy.spatial.transform import Rotation
-
     msg = GraspMsg(header=make_header(frame_id, stamp), object_name=object_name)
     if grasp is None:
         msg.pose.orientation.w = 1.0
         return msg
-    x, y, z, w = Rotation.from_matrix(np.asarray(grasp.rotation, float)).as_quat()
-    t = np.asarray(grasp.translation, float)
     msg.score, msg.width, msg.height, msg.depth = (float(grasp.score), float(grasp.width),
                                                    float(grasp.height), float(grasp.depth))
-    msg.pose = Pose(position=Point(x=t[0], y=t[1], z=t[2]), orientation=Quaternion(x=x, y=y, z=z, w=w))
+    msg.pose = pose_to_msg(grasp.rotation, grasp.translation)
     return msg
 
 
@@ -91,7 +88,7 @@ def plan_to_report(plan, finger_joints: Sequence[str], frame_id: str = BASE_FRAM
     msg.mode = plan.mode
     msg.grasp = grasp_to_msg(plan.grasp, plan.object_name, frame_id, stamp)
     msg.trajectory = plan_to_trajectory(plan, finger_joints)
-    msg.tracking_errors = _float_array(plan.tracking_errors)
+    msg.tracking_errors = float32_array(plan.tracking_errors)
     msg.max_tracking_error = plan.max_tracking_error
     msg.planning_time = float(plan.planning_time)
     return msg

@@ -5,12 +5,12 @@ The arguments and nodes come from chord_ros.graph, the description `chord-ros la
 also starts from (for machines without ROS 2's launch package), so both always agree.
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from chord_ros.graph import ARGUMENTS, nodes
+from launch import LaunchDescription
 
 
 def _nodes(context):

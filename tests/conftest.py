@@ -12,7 +12,6 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: end-to-end runs (minutes); run with -m slow")
-    config.addinivalue_line("markers", "cuda: needs a CUDA GPU; skipped where none exists")
 
 
 @pytest.fixture

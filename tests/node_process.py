@@ -58,7 +58,7 @@ def rotation_angle_deg(quaternion) -> float:
 
 def flow_target_centroid(flow, object_index: int = 0) -> np.ndarray:
     """Where the flow puts the object's frame-0 centroid at its last frame (rigid fit)."""
-    from chord_core.robot.trajectory import kabsch
+    from chord_core.robot.rigid_fit import kabsch
 
     traj = flow.trajectories[:, flow.object_ids == object_index].astype(float)
     fit = kabsch(traj[0], traj[-1])

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import rclpy
 
-from chord_core.flow import Flow
+from chord_core.formats.flow import Flow
 from chord_ros.convert import flow_to_msg, numpy_to_cloud
 
 

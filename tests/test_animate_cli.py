@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from chord_core.cli import main
+from chord_core.distill.presets import PRESET_NAMES, load_preset
 from chord_core.errors import ChordError
-from chord_core.flow import Flow
-from chord_core.presets import PRESET_NAMES, load_preset
-from chord_core.scenarios import make_scenario
+from chord_core.formats.flow import Flow
+from chord_core.scene.scenarios import make_scenario
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_animate_reference_writes_every_output(scene_files, tmp_path, capsys):
     assert "reference teacher follows a known target motion" in printed
     flow = Flow.load(out / "flow.npz")
     assert flow.num_frames == 5 and flow.object_names == ["red_block", "blue_box"]
-    from chord_core.scan_io import load_scan
+    from chord_core.formats.scans import load_scan
 
     points = np.concatenate([load_scan(p).points for p in scans])
     np.testing.assert_array_equal(flow.points, points)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from chord_core.errors import ChordError
-from chord_core.flow import Flow
+from chord_core.formats.flow import Flow
 from chord_ros.bag import BagWriter, chord_typestore, read_bag
 from chord_ros.convert import flow_to_msg, msg_to_flow, numpy_to_cloud
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chord_core.scan_io import load_scan
+from chord_core.formats.scans import load_scan
 from chord_ros import graph
 from chord_ros.convert import msg_to_flow, numpy_to_cloud
 

@@ -5,7 +5,7 @@ import pytest
 from sensor_msgs.msg import PointCloud2, PointField
 
 from chord_core.errors import ChordError
-from chord_core.flow import Flow
+from chord_core.formats.flow import Flow
 from chord_ros.convert import cloud_to_numpy, flow_to_msg, msg_to_flow, numpy_to_cloud
 
 

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from chord_ros.bag import read_bag
+
+pytestmark = pytest.mark.slow  # about 2 min: `bash scripts/test.sh -m slow` (CI runs it)
 
 
 def test_demo_reports_outputs_and_final_error(tmp_path):
@@ -27,4 +31,5 @@ def test_demo_reports_outputs_and_final_error(tmp_path):
     assert position <= 10.0 and rotation <= 5.0  # the planner's grasp target
     truth = re.match(r"([\d.]+) mm, ([\d.]+) deg", fields["vs known target"])
     assert float(truth.group(1)) < 60.0, "the block did not move toward the known target (8 cm, 35 deg)"
-    assert "graph stopped" in out and all(code == "0" for code in re.findall(r"'\w+': (-?\d+)", out.split("graph stopped")[-1]))
+    assert "graph stopped" in out and all(code == "0"
+                                          for code in re.findall(r"'\w+': (-?\d+)", out.split("graph stopped")[-1]))

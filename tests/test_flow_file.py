@@ -1,10 +1,10 @@
-"""flow.npz contract (DESIGN.md): round trip and every malformed case."""
+"""flow.npz contract (docs/formats.md): round trip and every malformed case."""
 
 import numpy as np
 import pytest
 
 from chord_core.errors import ChordError
-from chord_core.flow import Flow
+from chord_core.formats.flow import Flow
 
 
 def random_flow(rng: np.random.Generator, frames: int = 5, points: int = 7, rotations: bool = True) -> Flow:

@@ -7,16 +7,17 @@ import time
 
 import numpy as np
 
-from chord_core.flow import Flow
+from chord_core.formats.flow import Flow
 from chord_ros.bag import read_bag
 from chord_ros.convert import flow_to_msg, msg_to_flow
 
 
 def test_recorder_writes_published_flows_to_mcap(tmp_path, rclpy_context):
     import rclpy
-    from chord_msgs.msg import ObjectFlow
     from geometry_msgs.msg import PoseStamped
     from std_msgs.msg import String
+
+    from chord_msgs.msg import ObjectFlow
 
     bag = tmp_path / "bag"
     recorder = subprocess.Popen([

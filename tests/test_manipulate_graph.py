@@ -9,12 +9,14 @@ import sys
 import time
 
 import numpy as np
+import pytest
+from node_process import spin_until
 
 from chord_ros.bag import read_bag
-from chord_ros.convert import msg_to_flow
-from chord_ros.demo import (POSITION_TARGET_MM, ROTATION_TARGET_DEG, final_object_error, flow_target,
-                            pose_matrix)
-from node_process import spin_until
+from chord_ros.convert import msg_to_flow, pose_msg_to_matrix
+from chord_ros.demo import POSITION_TARGET_MM, ROTATION_TARGET_DEG, final_object_error, flow_target
+
+pytestmark = pytest.mark.slow  # about 2 min: `bash scripts/test.sh -m slow` (CI runs it)
 
 
 def read_parameters(node, executor, launcher, target: str, names: list[str]) -> list:
@@ -38,7 +40,7 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
     from chord_msgs.msg import ObjectFlow, PlanReport
     from chord_ros.node_params import latched_qos
 
-    log = open(tmp_path / "launch.log", "w")
+    log = open(tmp_path / "launch.log", "w")  # noqa: SIM115 (closed after the launcher stops)
     launcher = subprocess.Popen(
         [sys.executable, "-m", "chord_ros.cli", "launch", "manipulate", "iterations:=60", "record_bag:=true",
          f"bag_path:={tmp_path / 'bag'}", f"work_dir:={tmp_path / 'runs'}", "real_time_factor:=4.0"],
@@ -64,7 +66,7 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
         assert read_parameters(node, executor, launcher, "flow_recorder", ["bag_path"]) == [str(tmp_path / "bag")]
         spin_until(executor, lambda: got["pose"] and command.get_subscription_count() > 0, 60, (launcher,),
                    "sim_arm's object pose and the command node")
-        start = pose_matrix(got["pose"][-1].pose)
+        start = pose_msg_to_matrix(got["pose"][-1].pose)
         cli = subprocess.run([sys.executable, "-m", "chord_ros.cli", "command", "lift the mug", "--objects", "mug",
                               "--wait", "5"], capture_output=True, text=True, timeout=120)
         assert cli.returncode == 2 and "unknown object(s) ['mug']" in cli.stderr, cli.stderr
@@ -75,7 +77,8 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
             assert time.monotonic() < deadline, "no goal reached the choreographer"
             command.publish(String(data="slide the block to the left"))
             retry_at = time.monotonic() + 3.0
-            spin_until(executor, lambda: got["status"] or time.monotonic() > retry_at, 5.0, (launcher,), "a goal")
+            spin_until(executor, lambda retry_at=retry_at: got["status"] or time.monotonic() > retry_at, 5.0,
+                       (launcher,), "a goal")
         spin_until(executor, lambda: got["flow"], 300, (launcher,), "the distilled flow")
         spin_until(executor, lambda: got["plan"], 120, (launcher,), "the plan report")
         plan = got["plan"][-1]
@@ -88,7 +91,7 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
         spin_until(executor, lambda: len(got["pose"]) > count + 5, 10, (launcher,), "poses after the execution")
         moved = np.linalg.norm(flow.trajectories[-1] - flow.trajectories[0], axis=1).mean()
         print(f"the flow moves the block by {moved * 1000:.1f} mm on average")
-        error = final_object_error(start, pose_matrix(got["pose"][-1].pose), flow_target(flow, 0))
+        error = final_object_error(start, pose_msg_to_matrix(got["pose"][-1].pose), flow_target(flow, 0))
         print(f"simulated object vs flow target: {error.position_mm:.2f} mm, {error.rotation_deg:.2f} deg")
         assert error.position_mm <= POSITION_TARGET_MM and error.rotation_deg <= ROTATION_TARGET_DEG
     finally:

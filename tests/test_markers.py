@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 from visualization_msgs.msg import Marker
 
-from chord_core.flow import Flow
+from chord_core.formats.flow import Flow
 from chord_ros.markers import flow_markers, grasp_markers
 
 

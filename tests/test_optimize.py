@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from chord_core.cameras import orbit_cameras
 from chord_core.cli import main
+from chord_core.distill.optimize import Distiller, export_flow, log_linear
+from chord_core.distill.presets import Preset
+from chord_core.distill.sds import sds_step
 from chord_core.errors import ChordError
-from chord_core.motion import MotionConfig, ObjectMotion
-from chord_core.optimize import Distiller, export_flow, log_linear
-from chord_core.presets import Preset
-from chord_core.reference_motion import end_point_error
-from chord_core.scenarios import make_scenario
-from chord_core.scene import scene_from_scans
-from chord_core.sds import sds_step
+from chord_core.formats.reference_motion import end_point_error
+from chord_core.motion.model import MotionConfig, ObjectMotion
+from chord_core.render.cameras import orbit_cameras
+from chord_core.scene.objects import scene_from_scans
+from chord_core.scene.scenarios import make_scenario
 from chord_core.teachers.reference import ReferenceTeacher
 
 
@@ -52,7 +52,7 @@ def test_reference_w_rfsds_gradient_is_analytic(box):
 
 def test_reference_target_is_the_ground_truth_render(box):
     """Frame 0 of the target equals a render of the undeformed scene; later frames differ."""
-    from chord_core.render import render
+    from chord_core.render.renderer import render
 
     scenario, scene = box
     teacher = ReferenceTeacher(scene, scenario.motion, 5)

@@ -6,14 +6,14 @@ import time
 
 import numpy as np
 import pytest
+from node_process import flow_target_centroid, spin_until, start_node, stop_nodes
 from sensor_msgs.msg import JointState
 
-from chord_core.flow import Flow
-from chord_core.robot import scenarios
-from chord_core.scan_io import Scan, save_scan
+from chord_core.formats.flow import Flow
+from chord_core.formats.scans import Scan, save_scan
+from chord_core.robot import flow_cases
 from chord_ros import names
 from chord_ros.convert import flow_to_msg
-from node_process import flow_target_centroid, spin_until, start_node, stop_nodes
 
 
 class Observer:
@@ -60,7 +60,7 @@ class Observer:
         for _ in range(20):
             count = len(self.reports)
             self.flow_pub.publish(flow_to_msg(flow))
-            self.spin_until(lambda: len(self.reports) > count, what="the PlanReport")
+            self.spin_until(lambda count=count: len(self.reports) > count, what="the PlanReport")
             if not self.reports[-1].reason.startswith("busy"):
                 return self.reports[-1]
             self.spin_for(0.5)
@@ -73,7 +73,7 @@ def graph(tmp_path_factory):
     from rclpy.context import Context
 
     tmp = tmp_path_factory.mktemp("planner")
-    scene = save_scan(Scan("box", scenarios.lift_and_move().scene["box"]), tmp / "box.npz")
+    scene = save_scan(Scan("box", flow_cases.lift_and_move().scene["box"]), tmp / "box.npz")
     procs = [start_node("sim_arm", {"scene_files": f"['{scene}']", "real_time_factor": 20.0}, tmp / "sim_arm.log"),
              start_node("planner", {"grasp_backend": "antipodal"}, tmp / "planner.log")]
     context = Context()
@@ -96,7 +96,7 @@ def graph(tmp_path_factory):
 def test_accepted_flow_is_executed_and_the_box_follows_it(graph):
     from action_msgs.msg import GoalStatus
 
-    case = scenarios.lift_and_move()
+    case = flow_cases.lift_and_move()
     before = set(graph.goals)
     report = graph.plan(case.flow)
     assert report.accepted, report.reason
@@ -112,9 +112,9 @@ def test_accepted_flow_is_executed_and_the_box_follows_it(graph):
 
 
 def test_unreachable_flow_is_refused_and_never_sent(graph):
-    pts = scenarios.box_cloud((0.05, 0.05, 0.06), (0.5, 0.0), 300)
+    pts = flow_cases.box_cloud((0.05, 0.05, 0.06), (0.5, 0.0), 300)
     s = np.linspace(0, 1, 9)
-    flow = Flow(scenarios.rigid_flow(pts, np.stack([0.9 * s, 0 * s, 0.1 * s], 1), np.zeros((9, 3))),
+    flow = Flow(flow_cases.rigid_flow(pts, np.stack([0.9 * s, 0 * s, 0.1 * s], 1), np.zeros((9, 3))),
                 np.zeros(300, np.int32), 5.0, "throw the box far away", ["box"])
     before = set(graph.goals)
     report = graph.plan(flow)
@@ -134,8 +134,10 @@ def test_plans_are_not_sent_without_a_fresh_start_state_near_their_start(rclpy_c
     try:
         home = np.array(node.config.home)
         k = 3
-        plan = Plan(PANDA_ARM_JOINTS, np.arange(k, dtype=float), np.repeat(home[None], k, 0), np.zeros((k, 7)),
-                    np.full(k, 0.04), np.zeros(k, int), ["approach"] * k, "grasp", "box", None, np.zeros(1), 0.1)
+        plan = Plan(joint_names=PANDA_ARM_JOINTS, times=np.arange(k, dtype=float),
+                    positions=np.repeat(home[None], k, 0), velocities=np.zeros((k, 7)), gripper=np.full(k, 0.04),
+                    flow_frames=np.zeros(k, int), phases=["approach"] * k, mode="grasp", object_name="box",
+                    grasp=None, tracking_errors=np.zeros(1), planning_time=0.1)
         assert "no fresh /joint_states" in node.send_to_arm(plan)
         moved = home.copy()
         moved[1] += 0.2

@@ -2,16 +2,16 @@
 test_planner_node.py must not be running beside it)."""
 
 import numpy as np
-
-from chord_core.robot import scenarios
-from chord_core.scan_io import Scan, save_scan
 from node_process import flow_target_centroid, start_node, stop_nodes
 from test_planner_node import Observer
+
+from chord_core.formats.scans import Scan, save_scan
+from chord_core.robot import flow_cases
 
 
 def test_topic_interface_executes_the_plan(tmp_path, rclpy_context):
     """trajectory_interface:=topic on both ends: a plain JointTrajectory moves the box too."""
-    case = scenarios.lift_and_move()
+    case = flow_cases.lift_and_move()
     scene = save_scan(Scan("box", case.scene["box"]), tmp_path / "box.npz")
     topic = {"trajectory_interface": "topic"}
     procs = [start_node("sim_arm", {"scene_files": f"['{scene}']", "real_time_factor": 20.0, **topic},

@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from chord_core.errors import ChordError
-from chord_core.reference_motion import ReferenceMotion, end_point_error
+from chord_core.formats.reference_motion import ReferenceMotion, end_point_error
 
 
 def _motion(frames: int = 5) -> ReferenceMotion:

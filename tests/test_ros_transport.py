@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from chord_core.flow import Flow
+from chord_core.formats.flow import Flow
 from chord_ros.convert import cloud_to_numpy, msg_to_flow
 
 PEER = Path(__file__).with_name("ros_peer.py")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from chord_core.errors import ChordError
-from chord_core.scan_io import Scan, load_scan, save_scan
+from chord_core.formats.scans import Scan, load_scan, save_scan
 
 
 @pytest.mark.parametrize("suffix", [".ply", ".pcd", ".npz"])

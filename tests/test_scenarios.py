@@ -5,9 +5,9 @@ import pytest
 from scipy.spatial import cKDTree
 
 from chord_core.errors import ChordError
-from chord_core.reference_motion import ReferenceMotion
-from chord_core.scan_io import load_scan
-from chord_core.scenarios import SCENARIOS, box_faces, make_scenario, sample_faces
+from chord_core.formats.reference_motion import ReferenceMotion
+from chord_core.formats.scans import load_scan
+from chord_core.scene.scenarios import SCENARIOS, box_faces, make_scenario, sample_faces
 
 
 def test_sampled_points_lie_on_box_faces():

@@ -3,17 +3,16 @@ bad goals are aborted with a reason; a running goal can be canceled; one goal at
 
 import numpy as np
 import pytest
+from node_process import flow_target_centroid, rotation_angle_deg, spin_until, start_node, stop_nodes, wait_future
 
-from chord_core.robot import scenarios
+from chord_core.formats.scans import Scan, save_scan
+from chord_core.robot import flow_cases
 from chord_core.robot.config import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS
 from chord_core.robot.model import RobotModel
 from chord_core.robot.planner import plan_flow
-from chord_core.scan_io import Scan, save_scan
 from chord_ros import names
 from chord_ros.convert import cloud_to_numpy
 from chord_ros.trajectory_conversion import duration_msg, plan_to_trajectory
-from node_process import (flow_target_centroid, rotation_angle_deg, spin_until, start_node, stop_nodes,
-                                wait_future)
 
 JOINTS = PANDA_ARM_JOINTS + PANDA_FINGER_JOINTS
 
@@ -69,7 +68,7 @@ def arm(tmp_path_factory):
     from rclpy.context import Context
 
     tmp = tmp_path_factory.mktemp("sim_arm")
-    scene = save_scan(Scan("box", scenarios.lift_and_move().scene["box"]), tmp / "box.npz")
+    scene = save_scan(Scan("box", flow_cases.lift_and_move().scene["box"]), tmp / "box.npz")
     proc = start_node("sim_arm", {"scene_files": f"['{scene}']", "real_time_factor": 20.0}, tmp / "sim_arm.log")
     context = Context()
     rclpy.init(context=context)
@@ -121,7 +120,7 @@ def test_bad_goals_are_aborted_with_a_reason_and_the_server_keeps_serving(arm):
 def test_lift_and_move_goal_moves_the_box_to_the_flow_target(arm):
     from action_msgs.msg import GoalStatus
 
-    case = scenarios.lift_and_move()
+    case = flow_cases.lift_and_move()
     model = RobotModel()
     q = arm.current()
     plan = plan_flow(case.flow, case.scene, model, "grasp", q_start=q[:7])

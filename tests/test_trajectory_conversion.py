@@ -9,17 +9,24 @@ from chord_core.robot.config import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS
 from chord_core.robot.grasp import Grasp
 from chord_core.robot.planner import Plan
 from chord_core.robot.safety import PlanRefused
-from chord_ros.trajectory_conversion import (JointNamesError, duration_msg, duration_seconds, plan_to_report,
-                                             plan_to_trajectory, trajectory_to_arrays)
+from chord_ros.trajectory_conversion import (
+    JointNamesError,
+    duration_msg,
+    duration_seconds,
+    plan_to_report,
+    plan_to_trajectory,
+    trajectory_to_arrays,
+)
 
 
 def _plan(k: int = 5) -> Plan:
     rng = np.random.default_rng(0)
     times = np.linspace(0.0, 2.0, k)
     grasp = Grasp(0.9, 0.05, 0.02, 0.01, np.eye(3)[:, [2, 1, 0]] * [1, 1, -1], np.array([0.5, 0.0, 0.1]))
-    return Plan(PANDA_ARM_JOINTS, times, rng.normal(size=(k, 7)), rng.normal(size=(k, 7)),
-                np.linspace(0.08, 0.0, k), np.zeros(k, int), ["follow"] * k, "grasp", "box", grasp,
-                np.array([0.001, 0.002, 0.0015]), 0.7)
+    return Plan(joint_names=PANDA_ARM_JOINTS, times=times, positions=rng.normal(size=(k, 7)),
+                velocities=rng.normal(size=(k, 7)), gripper=np.linspace(0.08, 0.0, k), flow_frames=np.zeros(k, int),
+                phases=["follow"] * k, mode="grasp", object_name="box", grasp=grasp,
+                tracking_errors=np.array([0.001, 0.002, 0.0015]), planning_time=0.7)
 
 
 def _msg(names, rows, times) -> JointTrajectory:

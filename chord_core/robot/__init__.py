@@ -2,7 +2,7 @@
 and a MuJoCo arm that executes them. Pure Python (pinocchio, scipy, open3d, mujoco); no rclpy.
 
 Public entry points: `plan_flow` / `plan_report` (planner), `RobotModel`, `RobotConfig`,
-`load_robot_config`, `PlanRefused`, `make_grasp_proposer`, `simulate_plan` (sim).
+`load_robot_config`, `PlanRefused`, `backends.make_grasp_proposer`, `simulate_plan` (sim).
 """
 
 from chord_core.robot.config import RobotConfig, load_robot_config

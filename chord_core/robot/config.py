@@ -15,7 +15,10 @@ from chord_core.errors import ChordError
 
 PANDA_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 PANDA_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
-TRAJECTORY_BACKENDS = ("auto", "pinocchio", "pyroki")  # flow-following solvers (robot/trajectory.py)
+# What an executed plan must reach, per mode: final object position error (m) and rotation error
+# (deg) against the flow's last frame. `chord bench planner` and the demo judge runs by these.
+FINAL_ERROR_TARGETS = {"grasp": (0.01, 5.0), "push": (0.02, 180.0)}
+TRAJECTORY_BACKENDS = ("auto", "pinocchio", "pyroki")  # flow-following solvers (robot/backends.py)
 
 
 def default_panda_urdf() -> str:

@@ -25,7 +25,7 @@ class KinematicState:
     jacobians: np.ndarray
 
     @classmethod
-    def evaluate(cls, model, q: np.ndarray) -> "KinematicState":
+    def evaluate(cls, model, q: np.ndarray) -> KinematicState:
         poses, jacs = zip(*(model.fk_jacobian(qt) for qt in q))
         return cls(np.asarray(q, float), np.array(poses), np.array(jacs))
 
@@ -50,7 +50,7 @@ class AttachedFlowTarget:
     residual_const: np.ndarray  # [T] part of the mean squared error no pose can remove
 
     @classmethod
-    def build(cls, ee_pose0: np.ndarray, trajectories: np.ndarray) -> "AttachedFlowTarget":
+    def build(cls, ee_pose0: np.ndarray, trajectories: np.ndarray) -> AttachedFlowTarget:
         traj = np.asarray(trajectories, float)
         n = traj.shape[1]
         local = (traj[0] - ee_pose0[:3, 3]) @ ee_pose0[:3, :3]
@@ -96,7 +96,7 @@ class PushFlowTarget:
     residual_const: np.ndarray  # [T]
 
     @classmethod
-    def build(cls, ee_pose0: np.ndarray, trajectories: np.ndarray) -> "PushFlowTarget":
+    def build(cls, ee_pose0: np.ndarray, trajectories: np.ndarray) -> PushFlowTarget:
         traj = np.asarray(trajectories, float)
         cy = traj.mean(axis=1)
         # predicted points p0 + d_t; error = (c0 + d_t - cy_t) + ((p0 - c0) - (y - cy_t))

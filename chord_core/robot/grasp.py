@@ -17,8 +17,6 @@ from chord_core.errors import ChordError
 from chord_core.robot.config import RobotConfig
 from chord_core.robot.model import rotation_error_angle
 
-GRASP_ARRAY_WIDTH = 17  # graspnetAPI GraspGroup row: score, width, height, depth, R(9), t(3), object_id
-
 
 @dataclass
 class Grasp:
@@ -39,13 +37,13 @@ class Grasp:
         return self.rotation[:, 1]
 
     def to_array(self) -> np.ndarray:
-        """One graspnetAPI GraspGroup row [17]."""
+        """One graspnetAPI GraspGroup row [17]: score, width, height, depth, R (9), t (3), object_id."""
         return np.concatenate([[self.score, self.width, self.height, self.depth],
                                np.asarray(self.rotation, float).reshape(-1),
                                np.asarray(self.translation, float), [self.object_id]])
 
     @classmethod
-    def from_array(cls, row: np.ndarray) -> "Grasp":
+    def from_array(cls, row: np.ndarray) -> Grasp:
         row = np.asarray(row, float)
         return cls(float(row[0]), float(row[1]), float(row[2]), float(row[3]), row[4:13].reshape(3, 3),
                    row[13:16].copy(), int(row[16]))
@@ -55,11 +53,6 @@ class Grasp:
                 "height": float(self.height), "depth": float(self.depth),
                 "rotation": np.asarray(self.rotation).tolist(),
                 "translation": np.asarray(self.translation).tolist(), "object_id": int(self.object_id)}
-
-
-def grasps_to_array(grasps: list[Grasp]) -> np.ndarray:
-    """[K, 17] graspnetAPI GraspGroup array."""
-    return np.array([g.to_array() for g in grasps]).reshape(-1, GRASP_ARRAY_WIDTH)
 
 
 class GraspProposer(Protocol):
@@ -198,14 +191,3 @@ def non_maximum_suppression(grasps: list[Grasp], max_grasps: int, distance: floa
         if len(kept) >= max_grasps:
             break
     return kept
-
-
-def make_grasp_proposer(config: RobotConfig, backend: str = "auto") -> GraspProposer:
-    """'antipodal', 'anygrasp', or 'auto' (AnyGrasp when its SDK, license and checkpoint are set up)."""
-    from chord_core.robot import anygrasp_backend
-
-    if backend not in ("auto", "antipodal", "anygrasp"):
-        raise ChordError(f"unknown grasp backend '{backend}'; use auto, antipodal or anygrasp")
-    if backend == "anygrasp" or (backend == "auto" and anygrasp_backend.available()):
-        return anygrasp_backend.AnyGraspProposer(config)
-    return AntipodalSampler(config)

@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from chord_core.errors import ChordError
-from chord_core.flow import Flow
+from chord_core.formats.flow import Flow
+from chord_core.robot.backends import make_grasp_proposer, select_follow
 from chord_core.robot.config import RobotConfig
-from chord_core.robot.grasp import Grasp, GraspProposer, make_grasp_proposer
+from chord_core.robot.grasp import Grasp, GraspProposer
 from chord_core.robot.model import RobotModel, ee_to_grasp_rotation, grasp_to_ee_rotation, pose_matrix
 from chord_core.robot.safety import PlanRefused, TrajectoryDraft, check_trajectory
-from chord_core.robot.timing import (cartesian_line, quintic_joint_segment, required_time_scale,
-                                     waypoint_velocities)
-from chord_core.robot.trajectory import select_follow
+from chord_core.robot.timing import cartesian_line, quintic_joint_segment, required_time_scale, waypoint_velocities
 
 MODES = ("grasp", "push")
 
@@ -79,12 +78,14 @@ class Plan:
 
     @classmethod
     def refused(cls, error: PlanRefused, joint_names: tuple[str, ...], mode: str, object_name: str,
-                planning_time: float) -> "Plan":
+                planning_time: float) -> Plan:
         """A report of a refusal: no trajectory at all, so nothing unchecked can be executed."""
         n = len(joint_names)
-        return cls(tuple(joint_names), np.zeros(0), np.zeros((0, n)), np.zeros((0, n)), np.zeros(0),
-                   np.zeros(0, int), [], mode, object_name, None, np.zeros(0), planning_time,
-                   accepted=False, reason=error.reason, offending_frame=error.frame)
+        return cls(joint_names=tuple(joint_names), times=np.zeros(0), positions=np.zeros((0, n)),
+                   velocities=np.zeros((0, n)), gripper=np.zeros(0), flow_frames=np.zeros(0, int), phases=[],
+                   mode=mode, object_name=object_name, grasp=None, tracking_errors=np.zeros(0),
+                   planning_time=planning_time, accepted=False, reason=error.reason,
+                   offending_frame=error.frame)
 
 
 def certify(model: RobotModel, draft: TrajectoryDraft, **fields) -> Plan:

@@ -3,7 +3,7 @@
 PyRoki (github.com/chungmin99/pyroki) is not on PyPI and pulls jax + jaxls, so nothing here is
 imported at module load: `pyroki_available()` probes, `follow_flow_pyroki` imports lazily.
 
-The problem is `trajectory.FollowProblem`, the one the pinocchio backend solves, written as jaxls
+The problem is `follow_problem.FollowProblem`, the one the pinocchio backend solves, written as jaxls
 costs on a `pyroki.Robot` built from the same URDF (joints other than the configured arm joints are
 frozen at 0, as pinocchio's reduced model does):
 
@@ -26,8 +26,8 @@ import functools
 import numpy as np
 
 from chord_core.errors import ChordError
+from chord_core.robot.follow_problem import FollowProblem, FollowSolution, FollowWeights
 from chord_core.robot.model import RobotModel
-from chord_core.robot.trajectory import FollowProblem, FollowSolution, FollowWeights
 
 INSTALL_HINT = ("pip install git+https://github.com/chungmin99/pyroki (on a machine with GitHub access; "
                 "it also installs jax, jaxlie and jaxls from GitHub)")

@@ -73,7 +73,7 @@ def check_trajectory(model: RobotModel, draft: TrajectoryDraft, tol: float = 1e-
             lambda j: f"joint {names[j]} speed {abs(vel[k, j]):.3f} rad/s exceeds {model.velocity_limits[j]:.3f}"
         )(int(np.argmax(over[k]))))
         reported = np.abs(waypoint_velocities(times, q)) > model.velocity_limits + tol
-        add(_first(reported.any(axis=1)), lambda k: f"reported joint velocity exceeds the limit")
+        add(_first(reported.any(axis=1)), lambda k: "reported joint velocity exceeds the limit")
         acc = finite_accelerations(times, q)
         over_a = np.abs(acc) > model.acceleration_limits + tol
         add(_first(over_a.any(axis=1)), lambda k: (

@@ -12,7 +12,6 @@ against the flow, so the chain flow -> grasp -> trajectory -> object motion is c
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 from chord_core.errors import ChordError
 from chord_core.robot.config import RobotConfig
 from chord_core.robot.model import rotation_error_angle
-from chord_core.robot.trajectory import kabsch
+from chord_core.robot.rigid_fit import kabsch
 
 
 @dataclass
@@ -101,7 +100,7 @@ def build_model(robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConf
     world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.6, 0.8, 0.02],
                    pos=[0.5, 0.0, robot.table_height - 0.02], rgba=[0.6, 0.5, 0.4, 1.0],
                    friction=[sim.table_friction, 0.005, 0.0001], priority=1)
-    for i, (name, points) in enumerate(objects.items()):
+    for i, points in enumerate(objects.values()):
         pts = np.asarray(points, float)
         centroid = pts.mean(axis=0)
         hull = ConvexHull(pts)
@@ -337,17 +336,3 @@ def _measure(plan, flow, cloud, times, positions, rotations, frames) -> SimResul
                      float(np.degrees(rotation_error_angle(rotations[-1], fit[:3, :3]))),
                      float(np.mean(errors)), np.array(errors), frames)
 
-
-def write_video(frames: list, path: str | Path, fps: float) -> Path | None:
-    """mp4 via imageio-ffmpeg; None when there are no frames."""
-    if not frames:
-        return None
-    import imageio.v2 as imageio
-
-    path = Path(path)
-    imageio.mimsave(path, frames, fps=fps, macro_block_size=8)
-    return path
-
-
-def gl_backend_hint() -> str:
-    return os.environ.get("MUJOCO_GL", "")

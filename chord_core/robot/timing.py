@@ -7,11 +7,15 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from chord_core.robot.model import RobotModel
-from chord_core.robot.scenarios import smoothstep
 
 # Peak |velocity| and |acceleration| of the unit quintic 10s^3-15s^4+6s^5 on [0, 1].
 QUINTIC_PEAK_VELOCITY = 1.875
 QUINTIC_PEAK_ACCELERATION = 10.0 / np.sqrt(3.0)
+
+
+def smoothstep(s: np.ndarray) -> np.ndarray:
+    """Minimum-jerk profile 10s^3 - 15s^4 + 6s^5 (rest to rest)."""
+    return 10 * s**3 - 15 * s**4 + 6 * s**5
 
 
 def finite_velocities(times: np.ndarray, q: np.ndarray) -> np.ndarray:

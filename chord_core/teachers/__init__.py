@@ -2,7 +2,7 @@
 
 ``load_teacher("wan-i2v-a14b", model_dir, device)`` returns a :class:`Teacher`; the loop then
 calls ``set_prompt`` once, and per step ``condition`` / ``encode`` / ``velocity`` (through
-:func:`chord_core.sds.sds_step`). Heavy imports (diffusers, transformers) happen on load.
+:func:`chord_core.distill.sds.sds_step`). Heavy imports (diffusers, transformers) happen on load.
 """
 
 from __future__ import annotations

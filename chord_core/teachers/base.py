@@ -3,7 +3,7 @@
 A teacher turns renders into the space its velocity lives in (``encode``), builds the
 first-frame conditioning once per camera batch (``condition``) and predicts the rectified-flow
 velocity with classifier-free guidance applied (``velocity``). The W-RFSDS math in
-:mod:`chord_core.sds` only ever calls ``velocity``. Shapes follow diffusers' Wan layout:
+:mod:`chord_core.distill.sds` only ever calls ``velocity``. Shapes follow diffusers' Wan layout:
 videos ``[B, 3, F, H, W]`` in [0, 1], latents ``[B, C, F', h, w]``.
 
 A pixel-space teacher (the reference teacher: ``encode`` is the identity, velocity
@@ -12,6 +12,8 @@ A pixel-space teacher (the reference teacher: ``encode`` is the identity, veloci
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,6 +21,30 @@ import torch
 from torch import Tensor
 
 from chord_core.errors import ChordError
+
+#: Shift used when no scheduler config says otherwise: the Wan 2.2 repository's ``sample_shift``
+#: for both I2V-A14B and TI2V-5B.
+DEFAULT_FLOW_SHIFT = 5.0
+
+
+def shift_from_scheduler_config(config: Mapping[str, Any]) -> float | None:
+    """The flow shift a diffusers scheduler config declares, or None if it declares none.
+
+    ``UniPCMultistepScheduler`` stores it as ``flow_shift`` (used with ``use_flow_sigmas``);
+    ``FlowMatchEulerDiscreteScheduler`` as ``shift`` (ignored when ``use_dynamic_shifting``,
+    which depends on resolution and has no single training weighting).
+    """
+    if config.get("use_dynamic_shifting"):
+        return None
+    for key in ("flow_shift", "shift"):
+        value = config.get(key)
+        if value is not None:
+            value = float(value)
+            if not math.isfinite(value) or value <= 0:
+                raise ChordError(f"scheduler config {key}={value!r} is not a positive number; "
+                                 "fix scheduler/scheduler_config.json or pass an explicit shift")
+            return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -75,7 +101,7 @@ class Conditioning:
     """Per-batch conditioning a teacher's ``velocity`` consumes.
 
     clean_latent_frames: leading latent frames the teacher holds clean instead of predicting
-    (TI2V-5B: 1). :func:`chord_core.sds.sds_step` gives them zero gradient.
+    (TI2V-5B: 1). :func:`chord_core.distill.sds.sds_step` gives them zero gradient.
     """
 
     clean_latent_frames: int = 0
@@ -88,7 +114,7 @@ class Teacher(Protocol):
     name: str                 # "wan-i2v-a14b", "wan-ti2v-5b", "reference"
     is_reference: bool        # True only for the known-target reference teacher
     geometry: VideoGeometry   # frame / size rules and latent shape
-    flow_shift: float         # shift of the training weighting, for chord_core.sds.TauSchedule
+    flow_shift: float         # shift of the training weighting, for chord_core.distill.sds.TauSchedule
 
     def set_prompt(self, prompt: str, negative_prompt: str | None = None) -> None:
         """Compute and cache the prompt (and negative prompt) embeddings; free the text encoder."""

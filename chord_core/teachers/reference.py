@@ -17,15 +17,13 @@ import torch
 from scipy.spatial import cKDTree
 from torch import Tensor
 
-from chord_core.cameras import Cameras
 from chord_core.errors import ChordError
-from chord_core.geometry import quat_multiply, rotmat_to_quat
-from chord_core.reference_motion import ReferenceMotion
-from chord_core.render import render
-from chord_core.scene import Gaussians, Scene
-from chord_core.sds import DEFAULT_FLOW_SHIFT
-from chord_core.teachers.base import Conditioning, VideoGeometry
-
+from chord_core.formats.reference_motion import ReferenceMotion
+from chord_core.motion.geometry import quat_multiply, rotmat_to_quat
+from chord_core.render.cameras import Cameras
+from chord_core.render.renderer import render
+from chord_core.scene.objects import Scene
+from chord_core.teachers.base import DEFAULT_FLOW_SHIFT, Conditioning, VideoGeometry
 
 CACHE_SIZE = 256
 

@@ -15,9 +15,12 @@ import torch
 
 from chord_core.teachers.wan_loading import I2V_A14B, normalize_kind
 
-_WORDS = ("the a an of to and with his her its on in at up down left right man woman robot "
-          "arm hand lamp head box cup door drawer lid bottle chair table moves pushes pulls "
-          "lifts lowers opens closes turns rotates slides falls rolls slowly quickly").split()
+_WORDS = [
+    "the", "a", "an", "of", "to", "and", "with", "his", "her", "its", "on", "in", "at", "up",
+    "down", "left", "right", "man", "woman", "robot", "arm", "hand", "lamp", "head", "box", "cup",
+    "door", "drawer", "lid", "bottle", "chair", "table", "moves", "pushes", "pulls", "lifts",
+    "lowers", "opens", "closes", "turns", "rotates", "slides", "falls", "rolls", "slowly", "quickly",
+]
 
 #: Shift written into the tiny scheduler configs: what diffusers' conversion script uses
 #: (I2V-A14B 3.0, TI2V-5B 5.0), so the shift-from-config path is exercised.

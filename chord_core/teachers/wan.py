@@ -27,12 +27,13 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from chord_core.errors import ChordError
-from chord_core.sds import DEFAULT_FLOW_SHIFT, shift_from_scheduler_config
 from chord_core.teachers.base import (
+    DEFAULT_FLOW_SHIFT,
     Conditioning,
     VideoGeometry,
     check_image,
     check_video,
+    shift_from_scheduler_config,
 )
 from chord_core.teachers.wan_loading import (
     I2V_A14B,
@@ -98,7 +99,7 @@ class WanTeacher:
             latent_channels=int(vae_cfg.z_dim),
         )
         config_shift = shift_from_scheduler_config(components.scheduler_config)
-        #: Shift of the training weighting for chord_core.sds.TauSchedule: explicit argument,
+        #: Shift of the training weighting for chord_core.distill.sds.TauSchedule: explicit argument,
         #: else the checkpoint's scheduler config, else Wan's sample_shift 5.0.
         self.flow_shift = float(flow_shift or config_shift or DEFAULT_FLOW_SHIFT)
         self.num_train_timesteps = int(components.scheduler_config.get("num_train_timesteps", 1000))

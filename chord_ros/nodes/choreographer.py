@@ -1,6 +1,6 @@
 """`choreographer`: the Choreograph action server over chord_core's distillation (paper §3).
 
-A goal carries the prompt and one PointCloud2 per object; the node runs `chord_core.animate` in
+A goal carries the prompt and one PointCloud2 per object; the node runs `chord_core.distill.pipeline` in
 a worker thread, forwards its progress as feedback at `feedback_rate` Hz, and answers with the
 ObjectFlow (also published on /chord/flow for the planner and the recorder).
 
@@ -28,9 +28,9 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
+from chord_core.distill.presets import load_preset
 from chord_core.errors import ChordError
-from chord_core.presets import load_preset
-from chord_core.scan_io import Scan, validate_scan_arrays
+from chord_core.formats.scans import Scan, validate_scan_arrays
 from chord_msgs.action import Choreograph
 from chord_msgs.msg import ObjectFlow
 from chord_ros import names
@@ -120,7 +120,8 @@ class Choreographer(Node):
         self._server = ActionServer(self, Choreograph, self.action_name, execute_callback=self._execute,
                                     goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
                                     callback_group=ReentrantCallbackGroup())
-        note = " (reference teacher: follows the known target motion, not the prompt)" if self.teacher == "reference" else ""
+        note = (" (reference teacher: follows the known target motion, not the prompt)"
+                if self.teacher == "reference" else "")
         self.get_logger().info(f"serving {self.action_name}: preset {self.preset}, teacher {self.teacher}{note}")
 
     def _validate(self) -> None:
@@ -205,25 +206,26 @@ class Choreographer(Node):
         (loading A14B weights takes minutes); None for the reference teacher, which is per scene."""
         if self.teacher != "wan":
             return None
-        from chord_core.animate import build_teacher
+        from chord_core.distill.pipeline import build_teacher
 
         key = (preset.teacher, preset.device)
         if key not in self._wan_teachers:
             with state.lock:
                 state.feedback.phase = "loading teacher"
             self.get_logger().info(f"loading the Wan teacher from {self.model_dir} ({preset.teacher}, {preset.device})")
-            self._wan_teachers = {key: build_teacher("wan", None, preset, self.model_dir, None, preset.device)}
+            self._wan_teachers = {key: build_teacher("wan", None, preset, model_dir=self.model_dir,
+                                                         device=preset.device)}
         return self._wan_teachers[key]
 
     def _work(self, goal, scans: list[Scan], preset, out_dir: Path, state: RunState) -> None:
         """Worker thread: the whole pipeline; releases the one-goal lock however it ends."""
-        from chord_core.animate import animate
+        from chord_core.distill.pipeline import animate
 
         try:
-            state.result = animate(None, goal.prompt, out_dir, preset, self.teacher, self.model_dir or None,
-                                   self.reference_motion or None, seed=int(goal.seed), scans=scans,
-                                   progress=state.report, cancel=state.cancel, write_views=self.write_views,
-                                   teacher=self._wan_teacher(preset, state))
+            state.result = animate(goal.prompt, out_dir, preset, scans=scans, teacher_kind=self.teacher,
+                                   model_dir=self.model_dir or None, reference_motion=self.reference_motion or None,
+                                   seed=int(goal.seed), progress=state.report, cancel=state.cancel,
+                                   write_views=self.write_views, teacher=self._wan_teacher(preset, state))
         except ChordError as error:
             state.error = str(error)
         except Exception as error:  # keep serving; the traceback goes to the log for the engineer
@@ -235,7 +237,7 @@ class Choreographer(Node):
             self._busy.release()
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return run_node(Choreographer, argv, threads=4)
 
 

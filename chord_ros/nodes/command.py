@@ -51,7 +51,8 @@ class Command(Node):
             return
         try:
             object_names, clouds = self._clouds.clouds(self.object_names)
-            goal = make_goal(msg.data, object_names, clouds, self.preset, self.frames, self.iterations, self.seed)
+            goal = make_goal(msg.data, object_names, clouds, preset=self.preset, frames=self.frames,
+                             iterations=self.iterations, seed=self.seed)
         except ChordError as error:
             self.get_logger().error(f"command '{msg.data}' not sent: {error}")
             return
@@ -85,7 +86,7 @@ class Command(Node):
         log(("done: " if result.success else "failed: ") + result.message)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return run_node(Command, argv)
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from chord_core.errors import ChordError
 from chord_ros import names
 from chord_ros.bag import BagWriter, message_class
-from chord_ros.node_params import publishers_qos
+from chord_ros.node_params import declare, publishers_qos
 from chord_ros.nodes.runner import run_node
 
 DEFAULT_TOPICS = [names.COMMAND_TOPIC, names.FLOW_TOPIC, names.PLAN_TOPIC, names.FLOW_MARKERS_TOPIC,
@@ -30,19 +29,14 @@ def default_bag_path() -> str:
 class FlowRecorder(Node):
     def __init__(self) -> None:
         super().__init__("flow_recorder")
-        self.declare_parameter("bag_path", "", ParameterDescriptor(
-            description="directory of the new bag; empty = ~/.ros/chord_bags/chord_<date>_<time>"))
-        self.declare_parameter("storage", "mcap", ParameterDescriptor(
-            description="rosbag2 storage plugin: mcap or sqlite3"))
-        self.declare_parameter("topics", DEFAULT_TOPICS, ParameterDescriptor(
-            description="topics to record, each subscribed once a publisher shows its type; "
-                        "a name ending in '/' records every topic under that prefix"))
-        self.declare_parameter("discovery_period", 0.5, ParameterDescriptor(
-            description="seconds between looks at the graph for topics not yet subscribed"))
-        path = self.get_parameter("bag_path").value or default_bag_path()
-        storage = self.get_parameter("storage").value
-        self._wanted = set(self.get_parameter("topics").value)
-        period = float(self.get_parameter("discovery_period").value)
+        path = declare(self, "bag_path", "",
+                       "directory of the new bag; empty = ~/.ros/chord_bags/chord_<date>_<time>") or default_bag_path()
+        storage = declare(self, "storage", "mcap", "rosbag2 storage plugin: mcap or sqlite3")
+        self._wanted = set(declare(self, "topics", DEFAULT_TOPICS,
+                                   "topics to record, each subscribed once a publisher shows its type; "
+                                   "a name ending in '/' records every topic under that prefix"))
+        period = float(declare(self, "discovery_period", 0.5,
+                               "seconds between looks at the graph for topics not yet subscribed"))
         if period <= 0:
             raise ChordError(f"discovery_period must be > 0 s, got {period}")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -84,8 +78,8 @@ class FlowRecorder(Node):
                   flush=True)
 
 
-def main() -> int:
-    return run_node(FlowRecorder)
+def main(argv: list[str] | None = None) -> int:
+    return run_node(FlowRecorder, argv)
 
 
 if __name__ == "__main__":

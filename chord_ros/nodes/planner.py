@@ -35,8 +35,8 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
 from chord_core.errors import ChordError
+from chord_core.robot.backends import make_grasp_proposer
 from chord_core.robot.config import load_robot_config
-from chord_core.robot.grasp import make_grasp_proposer
 from chord_core.robot.model import RobotModel
 from chord_core.robot.planner import MODES, Plan, plan_report
 from chord_core.robot.safety import PlanRefused
@@ -60,7 +60,8 @@ class Planner(Node):
     def __init__(self, **node_kwargs) -> None:
         super().__init__("planner", **node_kwargs)
         robot_config = declare(self, "robot_config", "",
-                               "RobotConfig YAML: URDF, joints, limits, home (chord_core/robot/config.py); empty = the package's config/robot_panda.yaml")
+                               "RobotConfig YAML: URDF, joints, limits, home (chord_core/robot/config.py); "
+                               "empty = the package's config/robot_panda.yaml")
         self.mode = declare(self, "mode", "grasp", f"{'|'.join(MODES)}: grasp and carry, or push without grasping")
         self.object_name = declare(self, "object_name", "", "object to move; empty = the one the flow moves most")
         self.execute = bool(declare(self, "execute", True, "send accepted plans to the arm"))
@@ -236,8 +237,8 @@ class Planner(Node):
         self._closing.set()
 
 
-def main() -> int:
-    return run_node(Planner, threads=3)
+def main(argv: list[str] | None = None) -> int:
+    return run_node(Planner, argv, threads=3)
 
 
 if __name__ == "__main__":

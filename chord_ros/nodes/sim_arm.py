@@ -4,9 +4,9 @@
   when importable under "auto", else chord_msgs), and with `trajectory_interface:=topic` also a
   trajectory_msgs/JointTrajectory subscriber on `arm_topic`.
 * Publishes sensor_msgs/JointState (arm + finger joints) and, per object, geometry_msgs/PoseStamped
-  of its frame-0 centroid at `joint_state_rate` Hz (reliable, transient local); with `publish_clouds` it is also the simulated
-  segmented perception: each object's scan moved by its simulated pose on object_cloud_topic(name)
-  (transient local), re-published after every executed trajectory.
+  of its frame-0 centroid at `joint_state_rate` Hz (reliable, transient local); with `publish_clouds`
+  it is also the simulated segmented perception: each object's scan moved by its simulated pose on
+  object_cloud_topic(name) (transient local), re-published after every executed trajectory.
 
 Policies (README "Nodes"):
 * every goal is re-checked: joint names (the arm joints must all be there; finger joints are
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion
+from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -42,13 +42,14 @@ from sensor_msgs.msg import JointState, PointCloud2
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from chord_core.errors import ChordError
+from chord_core.formats.scans import load_scan
+from chord_core.formats.video import write_video
 from chord_core.robot.config import load_robot_config
 from chord_core.robot.model import RobotModel
-from chord_core.robot.sim import ArmSimulation, SimConfig, write_video
-from chord_core.scan_io import load_scan
+from chord_core.robot.sim import ArmSimulation, SimConfig
 from chord_ros import names
 from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type
-from chord_ros.convert import make_header, numpy_to_cloud
+from chord_ros.convert import make_header, numpy_to_cloud, pose_to_msg
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
 from chord_ros.share import config_path
@@ -67,14 +68,6 @@ class Snapshot:
     poses: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-def pose_msg(position: np.ndarray, rotation: np.ndarray) -> Pose:
-    from scipy.spatial.transform import Rotation
-
-    x, y, z, w = Rotation.from_matrix(rotation).as_quat()
-    return Pose(position=Point(x=float(position[0]), y=float(position[1]), z=float(position[2])),
-                orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))
-
-
 class GoalRejected(ChordError):
     """A trajectory the arm refuses; `code` is the FollowJointTrajectory result code."""
 
@@ -87,7 +80,8 @@ class SimArm(Node):
     def __init__(self) -> None:
         super().__init__("sim_arm")
         robot_config = declare(self, "robot_config", "",
-                               "RobotConfig YAML: URDF, arm and finger joints, velocity limits, home; empty = the package's config/robot_panda.yaml")
+                               "RobotConfig YAML: URDF, arm and finger joints, velocity limits, home; "
+                               "empty = the package's config/robot_panda.yaml")
         scene_files = declare(self, "scene_files", [],
                               "scan files (.ply/.pcd/.xyz/.pts/.npz) of the objects; object name = file stem")
         self.rtf = float(declare(self, "real_time_factor", 1.0,
@@ -171,7 +165,8 @@ class SimArm(Node):
         self.joint_pub.publish(JointState(header=make_header("", stamp), name=list(self.sim.joint_names),
                                           position=snap.positions.tolist(), velocity=snap.velocities.tolist()))
         for name, pub in self.pose_pubs.items():
-            pub.publish(PoseStamped(header=make_header(self.frame_id, stamp), pose=pose_msg(*snap.poses[name])))
+            position, rotation = snap.poses[name]
+            pub.publish(PoseStamped(header=make_header(self.frame_id, stamp), pose=pose_to_msg(rotation, position)))
 
     def _publish_clouds(self) -> None:
         stamp = self.get_clock().now().to_msg()
@@ -214,7 +209,8 @@ class SimArm(Node):
         if over.any():
             k, j = map(int, np.argwhere(over)[0])
             raise GoalRejected(Result.INVALID_GOAL, f"segment {k}->{k + 1}: {names_all[j]} would move at "
-                                                    f"{speed[k, j]:.3f} rad/s, above its limit {self.velocity_limits[j]:.3f}")
+                                                    f"{speed[k, j]:.3f} rad/s, above its limit "
+                                                    f"{self.velocity_limits[j]:.3f}")
         return times, targets
 
     # -- execution ------------------------------------------------------------------------
@@ -314,8 +310,8 @@ class SimArm(Node):
         return feedback
 
 
-def main() -> int:
-    return run_node(SimArm, threads=4)
+def main(argv: list[str] | None = None) -> int:
+    return run_node(SimArm, argv, threads=4)
 
 
 if __name__ == "__main__":

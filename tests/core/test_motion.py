@@ -5,9 +5,9 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from chord_core import fenwick
 from chord_core.errors import ChordError
-from chord_core.motion import DeformationSequence, MotionConfig, ObjectMotion, SceneMotion
+from chord_core.motion import fenwick
+from chord_core.motion.model import DeformationSequence, MotionConfig, ObjectMotion, SceneMotion
 
 
 def _range_sum_nodes(increments: torch.Tensor) -> torch.Tensor:
@@ -219,7 +219,7 @@ def test_disabled_fine_layer_refuses_enable():
 
 
 def test_scene_motion_routes_gaussians_by_object():
-    from chord_core.scene import Gaussians
+    from chord_core.render.gaussians import Gaussians
 
     rng = np.random.default_rng(7)
     cfg = MotionConfig(num_frames=3, num_coarse=3, use_fine=False)

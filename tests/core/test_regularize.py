@@ -6,9 +6,9 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from chord_core.distill.regularize import arap_loss, arap_neighbours, temporal_loss, tv3d_loss
 from chord_core.errors import ChordError
-from chord_core.regularize import (arap_loss, arap_neighbours, near_surface_voxels, temporal_loss,
-                                   tv3d_loss)
+from chord_core.scene.voxels import near_surface_voxels
 
 
 def _samples(n=300, seed=0):
@@ -93,7 +93,7 @@ def test_arap_single_sample_is_refused():
 
 def test_voxels_around_points_hold_every_band_voxel():
     """Brute force over the whole grid with the same origin: nothing within one voxel is missed."""
-    from chord_core.regularize import voxels_around_points
+    from chord_core.scene.voxels import voxels_around_points
 
     rng = np.random.default_rng(0)
     points = rng.uniform(0, 0.1, size=(200, 3))
@@ -110,8 +110,8 @@ def test_voxels_around_points_hold_every_band_voxel():
 
 
 def test_scan_near_surface_samples_land_in_range():
-    from chord_core.scan_io import Scan
-    from chord_core.scene import object_from_scan
+    from chord_core.formats.scans import Scan
+    from chord_core.scene.objects import object_from_scan
 
     rng = np.random.default_rng(1)
     pts = rng.normal(size=(600, 3))

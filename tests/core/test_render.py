@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from chord_core.cameras import Cameras, intrinsics, look_at, orbit_cameras
 from chord_core.errors import ChordError
-from chord_core.render import render
-from chord_core.render_cpu import rasterize_cpu
-from chord_core.render_reference import render_dense
-from chord_core.scene import Gaussians
+from chord_core.render.cameras import Cameras, intrinsics, look_at, orbit_cameras
+from chord_core.render.cpu import rasterize_cpu
+from chord_core.render.dense_reference import render_dense
+from chord_core.render.gaussians import Gaussians
+from chord_core.render.renderer import render
 
 
 def _random_scene(n: int, seed: int, dtype=torch.float32) -> dict:
@@ -149,7 +149,6 @@ def test_render_rejects_bad_input():
         render(g, cams, backend="vulkan")
 
 
-@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="gsplat rasterizes on CUDA only")
 def test_gsplat_backend_matches_cpu_backend():
     s = _random_scene(200, seed=7)

@@ -6,15 +6,15 @@ import numpy as np
 import open3d as o3d
 import pytest
 import torch
-from scipy.spatial import cKDTree
 
-from chord_core.cameras import orbit_cameras
 from chord_core.errors import ChordError
-from chord_core.mesh_fit import fit_gaussians, initial_gaussians, object_from_mesh, raycast_render
-from chord_core.motion import MotionConfig, SceneMotion
-from chord_core.render import render
-from chord_core.scan_io import Scan, save_scan
-from chord_core.scene import SINGLE_POINT_SCALE, load_scene, object_from_scan, scene_from_scans
+from chord_core.formats.scans import Scan, save_scan
+from chord_core.motion.model import MotionConfig, SceneMotion
+from chord_core.render.cameras import orbit_cameras
+from chord_core.render.renderer import render
+from chord_core.scene.load import load_scene
+from chord_core.scene.mesh_fit import fit_gaussians, initial_gaussians, object_from_mesh, raycast_render
+from chord_core.scene.objects import SINGLE_POINT_SCALE, object_from_scan, scene_from_scans
 
 
 def _box_scan(n=4000, seed=0) -> Scan:

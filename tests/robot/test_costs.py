@@ -6,7 +6,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from chord_core.robot import costs
-from chord_core.robot.trajectory import kabsch
+from chord_core.robot.rigid_fit import kabsch
 
 
 def random_state(panda, t_count, rng):

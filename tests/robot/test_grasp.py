@@ -3,16 +3,17 @@
 import numpy as np
 import pytest
 
+from chord_core.robot import anygrasp_backend, flow_cases
+from chord_core.robot.backends import make_grasp_proposer
 from chord_core.robot.config import RobotConfig
-from chord_core.robot.grasp import AntipodalSampler, Grasp, grasp_collides, make_grasp_proposer
-from chord_core.robot import anygrasp_backend, scenarios
+from chord_core.robot.grasp import AntipodalSampler, Grasp, grasp_collides
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_grasp_widths_never_exceed_the_gripper(seed):
     rng = np.random.default_rng(seed)
     size = tuple(rng.uniform(0.02, 0.12, 3))
-    pts = scenarios.box_cloud(size, (0.5, 0.0), 800, seed=seed)
+    pts = flow_cases.box_cloud(size, (0.5, 0.0), 800, seed=seed)
     cfg = RobotConfig()
     grasps = AntipodalSampler(cfg, num_samples=120).propose(pts, np.zeros((0, 3)))
     for g in grasps:
@@ -25,7 +26,7 @@ def test_grasp_widths_never_exceed_the_gripper(seed):
 
 def test_box_grasps_close_across_opposite_faces_with_matching_width():
     size = (0.04, 0.06, 0.07)
-    pts = scenarios.box_cloud(size, (0.5, 0.0), 1500, seed=1)
+    pts = flow_cases.box_cloud(size, (0.5, 0.0), 1500, seed=1)
     grasps = AntipodalSampler(RobotConfig(), num_samples=150).propose(pts, np.zeros((0, 3)))
     assert grasps
     for g in grasps:
@@ -39,8 +40,8 @@ def test_box_grasps_close_across_opposite_faces_with_matching_width():
 
 def test_no_grasp_puts_a_neighbouring_object_between_the_fingers_or_hits_it():
     cfg = RobotConfig()
-    target = scenarios.box_cloud((0.04, 0.04, 0.06), (0.5, 0.0), 800, seed=2)
-    neighbour = scenarios.box_cloud((0.04, 0.04, 0.10), (0.5, 0.05), 800, seed=3)
+    target = flow_cases.box_cloud((0.04, 0.04, 0.06), (0.5, 0.0), 800, seed=2)
+    neighbour = flow_cases.box_cloud((0.04, 0.04, 0.10), (0.5, 0.05), 800, seed=3)
     grasps = AntipodalSampler(cfg, num_samples=150).propose(target, neighbour)
     assert grasps
     for g in grasps:
@@ -53,7 +54,7 @@ def test_no_grasp_puts_a_neighbouring_object_between_the_fingers_or_hits_it():
 
 def test_grasps_keep_the_gripper_above_the_table():
     cfg = RobotConfig()
-    pts = scenarios.box_cloud((0.05, 0.05, 0.02), (0.5, 0.0), 800, seed=4)  # flat: side grasps hit the table
+    pts = flow_cases.box_cloud((0.05, 0.05, 0.02), (0.5, 0.0), 800, seed=4)  # flat: side grasps hit the table
     for g in AntipodalSampler(cfg, num_samples=150).propose(pts, np.zeros((0, 3))):
         assert g.approach[2] < -0.5
 
@@ -75,6 +76,6 @@ def test_auto_backend_uses_antipodal_without_anygrasp(monkeypatch):
 def test_anygrasp_backend_when_installed():
     if not anygrasp_backend.available():
         pytest.skip("AnyGrasp SDK (gsnet) with CHORD_ANYGRASP_CHECKPOINT is not installed here")
-    pts = scenarios.box_cloud((0.04, 0.05, 0.06), (0.5, 0.0), 2000)
+    pts = flow_cases.box_cloud((0.04, 0.05, 0.06), (0.5, 0.0), 2000)
     grasps = anygrasp_backend.AnyGraspProposer(RobotConfig()).propose(pts, np.zeros((0, 3)))
     assert grasps and all(g.width <= RobotConfig().gripper_max_width for g in grasps)

@@ -6,8 +6,7 @@ import pytest
 
 from chord_core.errors import ChordError
 from chord_core.robot.config import RobotConfig, load_robot_config
-from chord_core.robot.model import (RobotModel, ee_to_grasp_rotation, grasp_to_ee_rotation,
-                                    rotation_error_angle)
+from chord_core.robot.model import RobotModel, ee_to_grasp_rotation, grasp_to_ee_rotation, rotation_error_angle
 
 
 def random_q(model, rng):

@@ -4,9 +4,8 @@ inside the flow and a reason."""
 
 import numpy as np
 import pinocchio as pin
-import pytest
 
-from chord_core.robot import scenarios
+from chord_core.robot import flow_cases
 from chord_core.robot.grasp import AntipodalSampler
 from chord_core.robot.planner import plan_flow
 from chord_core.robot.safety import PlanRefused
@@ -61,7 +60,7 @@ def test_random_flows_give_safe_plans_or_reasoned_refusals(panda):
     accepted = refused = 0
     failures = []
     for seed in range(CASES):
-        case = scenarios.random_flow_case(seed)
+        case = flow_cases.random_flow_case(seed)
         try:
             plan = plan_flow(case.flow, case.scene, panda, case.mode, proposer=proposer, max_grasp_tries=1)
         except PlanRefused as refusal:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from chord_core.errors import ChordError
-from chord_core.robot import planner, pyroki_backend, scenarios, trajectory
+from chord_core.robot import backends, flow_cases, planner, pyroki_backend, trajectory
 from chord_core.robot.config import load_robot_config
 from chord_core.robot.grasp import AntipodalSampler
 from chord_core.robot.planner import attached_points, plan_flow, plan_report
@@ -28,17 +28,17 @@ def pyroki_missing(monkeypatch):
 
 @pytest.fixture
 def small_case():
-    return scenarios.lift_and_move(t_count=9, n=200)
+    return flow_cases.lift_and_move(t_count=9, n=200)
 
 
 def test_auto_and_pinocchio_select_the_scipy_solver():
     for name in (None, "auto", "pinocchio", " Pinocchio "):
-        assert trajectory.select_follow(name) == ("pinocchio", trajectory.follow_flow)
+        assert backends.select_follow(name) == ("pinocchio", trajectory.follow_flow)
 
 
 def test_unknown_backend_is_refused_by_selection_and_config():
     with pytest.raises(ChordError, match="unknown trajectory backend 'ceres'"):
-        trajectory.resolve_backend("ceres")
+        backends.resolve_backend("ceres")
     with pytest.raises(ChordError, match="trajectory_backend 'ceres'"):
         load_robot_config(None, trajectory_backend="ceres")
     assert load_robot_config("config/robot_panda.yaml").trajectory_backend == "auto"
@@ -48,7 +48,7 @@ def test_unknown_backend_is_refused_by_selection_and_config():
 def test_missing_pyroki_names_the_install_command(pyroki_missing):
     assert not pyroki_backend.pyroki_available()
     with pytest.raises(ChordError) as info:
-        trajectory.select_follow("pyroki")
+        backends.select_follow("pyroki")
     message = str(info.value)
     assert "pip install git+https://github.com/chungmin99/pyroki" in message
     assert "GitHub access" in message and MISSING in message and "pinocchio" in message
@@ -58,10 +58,10 @@ def test_missing_pyroki_names_the_install_command(pyroki_missing):
 
 def test_real_environment_agrees_with_availability():
     if pyroki_backend.pyroki_available():
-        assert trajectory.resolve_backend("pyroki") == "pyroki"
+        assert backends.resolve_backend("pyroki") == "pyroki"
     else:
         with pytest.raises(ChordError, match="not importable here"):
-            trajectory.resolve_backend("pyroki")
+            backends.resolve_backend("pyroki")
 
 
 def test_plan_with_missing_pyroki_is_a_config_error_not_a_refusal(panda, small_case, pyroki_missing):
@@ -73,13 +73,13 @@ def test_plan_with_missing_pyroki_is_a_config_error_not_a_refusal(panda, small_c
 
 def test_chord_core_imports_without_jax_or_pyroki():
     code = ("import sys; import chord_core.robot.pyroki_backend, chord_core.robot.planner, "
-            "chord_core.robot.plan_cli; bad = [m for m in ('jax', 'jaxls', 'pyroki') if m in sys.modules]; "
+            "chord_core.commands.plan; bad = [m for m in ('jax', 'jaxls', 'pyroki') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_cli_passes_the_backend_option():
-    from chord_core.robot import plan_cli
+    from chord_core.commands import plan as plan_cli
 
     parser = argparse.ArgumentParser()
     plan_cli.add_arguments(parser)
@@ -142,7 +142,7 @@ def _follow_frames(plan, t_count):
 
 def test_pyroki_tracks_an_exactly_rigid_flow_below_one_millimetre(panda):
     pytest.importorskip("pyroki")
-    case = scenarios.lift_and_move(t_count=RIGID_FRAMES, n=300)
+    case = flow_cases.lift_and_move(t_count=RIGID_FRAMES, n=300)
     plan = plan_flow(case.flow, case.scene, panda, "grasp", trajectory_backend="pyroki")
     assert plan.accepted and plan.extra["trajectory_backend"] == "pyroki"
     q = _follow_frames(plan, case.flow.num_frames)
@@ -154,7 +154,7 @@ def test_pyroki_tracks_an_exactly_rigid_flow_below_one_millimetre(panda):
 @pytest.mark.parametrize("mode", ["grasp", "push"])
 def test_pyroki_agrees_with_the_pinocchio_backend(panda, mode):
     pytest.importorskip("pyroki")
-    case = (scenarios.lift_and_move if mode == "grasp" else scenarios.push_across)(t_count=RIGID_FRAMES, n=300)
+    case = (flow_cases.lift_and_move if mode == "grasp" else flow_cases.push_across)(t_count=RIGID_FRAMES, n=300)
     plan = plan_flow(case.flow, case.scene, panda, mode, trajectory_backend="pinocchio")
     q0 = _follow_frames(plan, case.flow.num_frames)[0]
     traj = case.flow.trajectories.astype(float)

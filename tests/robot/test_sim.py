@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from chord_core.errors import ChordError
-from chord_core.robot import scenarios
+from chord_core.robot import flow_cases
 from chord_core.robot.planner import Plan, plan_flow
 from chord_core.robot.safety import PlanRefused
 from chord_core.robot.sim import ArmSimulation, plan_joint_targets, simulate_plan
 
 
 def test_simulated_lift_and_move_meets_its_target(panda):
-    case = scenarios.lift_and_move()
+    case = flow_cases.lift_and_move()
     plan = plan_flow(case.flow, case.scene, panda, "grasp")
     result = simulate_plan(plan, case.flow, panda.config, case.scene)
     assert result.final_position_error <= 0.01
@@ -25,7 +25,7 @@ def test_simulated_lift_and_move_meets_its_target(panda):
 
 
 def test_stepwise_simulation_tracks_commands_holds_and_moves_clouds(panda):
-    case = scenarios.lift_and_move(9, 300)
+    case = flow_cases.lift_and_move(9, 300)
     arm = ArmSimulation(panda.config, case.scene)
     assert arm.joint_names == panda.joint_names + panda.config.finger_joints
     home = np.array(panda.config.home)
@@ -61,7 +61,7 @@ def test_stepwise_simulation_tracks_commands_holds_and_moves_clouds(panda):
 
 
 def test_plan_joint_targets_put_each_finger_at_half_the_opening(panda):
-    case = scenarios.lift_and_move(9, 200)
+    case = flow_cases.lift_and_move(9, 200)
     plan = plan_flow(case.flow, case.scene, panda, "grasp")
     targets = plan_joint_targets(plan)
     assert targets.shape == (len(plan.times), 9)
@@ -71,7 +71,7 @@ def test_plan_joint_targets_put_each_finger_at_half_the_opening(panda):
 
 
 def test_refused_plan_cannot_be_simulated(panda):
-    case = scenarios.lift_and_move(9, 100)
+    case = flow_cases.lift_and_move(9, 100)
     refused = Plan.refused(PlanRefused(3, "test"), panda.joint_names, "grasp", "box", 0.0)
     with pytest.raises(ChordError, match="refused"):
         simulate_plan(refused, case.flow, panda.config, case.scene)
@@ -79,9 +79,9 @@ def test_refused_plan_cannot_be_simulated(panda):
 
 def test_plan_cli_writes_plan_grasp_and_sim(tmp_path):
     from chord_core.cli import main
-    from chord_core.scan_io import Scan, save_scan
+    from chord_core.formats.scans import Scan, save_scan
 
-    case = scenarios.lift_and_move(21, 500)
+    case = flow_cases.lift_and_move(21, 500)
     flow_path = case.flow.save(tmp_path / "flow.npz")
     scan_path = save_scan(Scan("box", case.scene["box"]), tmp_path / "box.npz")
     out = tmp_path / "out"
@@ -100,12 +100,12 @@ def test_plan_cli_writes_plan_grasp_and_sim(tmp_path):
 
 def test_plan_cli_reports_a_refusal(tmp_path, capsys):
     from chord_core.cli import main
-    from chord_core.flow import Flow
-    from chord_core.scan_io import Scan, save_scan
+    from chord_core.formats.flow import Flow
+    from chord_core.formats.scans import Scan, save_scan
 
-    pts = scenarios.box_cloud((0.05, 0.05, 0.06), (0.5, 0.0), 300)
+    pts = flow_cases.box_cloud((0.05, 0.05, 0.06), (0.5, 0.0), 300)
     s = np.linspace(0, 1, 9)
-    flow = Flow(scenarios.rigid_flow(pts, np.stack([0.9 * s, 0 * s, 0.1 * s], 1), np.zeros((9, 3))),
+    flow = Flow(flow_cases.rigid_flow(pts, np.stack([0.9 * s, 0 * s, 0.1 * s], 1), np.zeros((9, 3))),
                 np.zeros(300, np.int32), 5.0, "", ["box"])
     code = main(["plan", str(flow.save(tmp_path / "f.npz")), "--scene",
                  str(save_scan(Scan("box", pts), tmp_path / "box.npz")), "--out", str(tmp_path / "o")])

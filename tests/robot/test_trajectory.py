@@ -4,15 +4,15 @@ arm cannot follow are refused with the first failing frame and the reason."""
 import numpy as np
 import pytest
 
-from chord_core.flow import Flow
-from chord_core.robot import scenarios
+from chord_core.formats.flow import Flow
+from chord_core.robot import flow_cases
 from chord_core.robot.grasp import AntipodalSampler
 from chord_core.robot.planner import attached_points, plan_flow, plan_report
 from chord_core.robot.safety import PlanRefused
 
 
 def test_exactly_rigid_flow_is_tracked_below_one_millimetre(panda):
-    case = scenarios.lift_and_move(t_count=15, n=300)
+    case = flow_cases.lift_and_move(t_count=15, n=300)
     plan = plan_flow(case.flow, case.scene, panda, "grasp")
     follow = [i for i, p in enumerate(plan.phases) if p in ("close", "follow")]
     frame_q = {}
@@ -26,10 +26,10 @@ def test_exactly_rigid_flow_is_tracked_below_one_millimetre(panda):
 
 
 def test_flow_leaving_reach_is_refused_at_the_first_unreachable_frame(panda):
-    pts = scenarios.box_cloud((0.05, 0.05, 0.06), (0.5, 0.0), 300)
+    pts = flow_cases.box_cloud((0.05, 0.05, 0.06), (0.5, 0.0), 300)
     s = np.linspace(0, 1, 11)
     trans = np.stack([0.8 * s, np.zeros_like(s), 0.1 * s], axis=1)  # carried to x = 1.3 m
-    flow = Flow(scenarios.rigid_flow(pts, trans, np.zeros((11, 3))), np.zeros(300, np.int32), 5.0,
+    flow = Flow(flow_cases.rigid_flow(pts, trans, np.zeros((11, 3))), np.zeros(300, np.int32), 5.0,
                 "carry it away", ["box"])
     with pytest.raises(PlanRefused) as info:
         plan_flow(flow, {"box": pts}, panda, "grasp")
@@ -40,7 +40,7 @@ def test_flow_leaving_reach_is_refused_at_the_first_unreachable_frame(panda):
 
 
 def test_too_fast_flow_is_refused_with_the_fastest_frame(panda):
-    case = scenarios.lift_and_move(t_count=11, n=200, fps=200.0)  # 15 cm in 50 ms
+    case = flow_cases.lift_and_move(t_count=11, n=200, fps=200.0)  # 15 cm in 50 ms
     with pytest.raises(PlanRefused, match="too fast") as info:
         plan_flow(case.flow, case.scene, panda, "grasp", proposer=AntipodalSampler(panda.config, num_samples=60))
     assert 1 <= info.value.frame <= 10

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from chord_core.bench_wan_size import (
+from chord_core.bench.wan_size import (
     I2V_A14B_TRANSFORMER,
     measure,
     random_components,
     random_prompt_teacher,
 )
-from chord_core.optimize import Distiller
-from chord_core.presets import load_preset
-from chord_core.scenarios import make_scenario
-from chord_core.scene import scene_from_scans
+from chord_core.distill.optimize import Distiller
+from chord_core.distill.presets import load_preset
+from chord_core.scene.objects import scene_from_scans
+from chord_core.scene.scenarios import make_scenario
 
 TINY_TRANSFORMER = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36,
                         out_channels=16, text_dim=32, freq_dim=16, ffn_dim=32, num_layers=1, rope_max_seq_len=64)

@@ -8,15 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from chord_core.errors import ChordError
-from chord_core.sds import (
-    DEFAULT_FLOW_SHIFT,
+from chord_core.distill.sds import (
     TauSample,
     TauSchedule,
     add_noise,
     cfg_scale,
     sds_step,
-    shift_from_scheduler_config,
     shift_sigma,
     tau_cdf,
     tau_cdf_inverse,
@@ -24,6 +21,8 @@ from chord_core.sds import (
     w_rfsds_grad,
     w_rfsds_loss,
 )
+from chord_core.errors import ChordError
+from chord_core.teachers.base import DEFAULT_FLOW_SHIFT, shift_from_scheduler_config
 
 
 def _numeric_cdf(tau: float, shift: float, n: int = 200_001) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from chord_core.sds import TauSchedule, sds_step
+from chord_core.distill.sds import TauSchedule, sds_step
 from chord_core.teachers import Teacher, load_teacher
 from chord_core.teachers.tiny import TINY_FLOW_SHIFT
 from chord_core.teachers.wan import first_frame_mask

@@ -1,0 +1,1 @@
+"""The `chord` subcommands (info, animate, plan): argument parsing and printing over the library."""

@@ -1,0 +1,138 @@
+"""Distillation presets: every knob of one `chord animate` run in one dataclass (A.1 settings).
+
+Presets live in ``config/presets/<name>.yaml`` (shipped inside the package too, so an installed
+`chord` finds them); a YAML file path works as well. Pairs ``[start, end]`` are decayed over
+the run: log-linearly for learning rates (3D-GS schedule), linearly for loss weights and CFG.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from chord_core.errors import ChordError
+
+PRESET_DIRS = (
+    Path(__file__).resolve().parents[2] / "config" / "presets",  # source tree / editable install
+    Path(sys.prefix) / "share" / "chord_ros" / "config" / "presets",  # setup.py data_files
+)
+PRESET_NAMES = ("cpu-test", "gpu-5b", "gpu-14b")
+
+
+@dataclass
+class Preset:
+    """One distillation configuration (defaults = the paper's gpu-14b values where it gives them)."""
+
+    name: str = "custom"
+    teacher: str = "wan-i2v-a14b"      # wan-i2v-a14b | wan-ti2v-5b | reference
+    device: str = "cuda"
+    width: int = 832
+    height: int = 464
+    frames: int = 41
+    fps: float = 16.0
+    batch_cameras: int = 4
+    iterations: int = 2000
+    gaussians_per_object: int = 30000
+    # motion model (Eq. 5-11)
+    num_coarse: int = 32
+    num_fine: int = 256
+    neighbours: int = 4
+    use_fenwick: bool = True
+    use_fine: bool = True
+    learned_skinning: bool = False     # learnable offsets on Eq. 7's exponent per Gaussian (not in the paper)
+    appearance_sigma: float = 0.0      # > 0: chromaticity term in the skinning, parts of other colours
+                                       # barely blend (chord_core.motion.model; not in the paper); 0: Eq. 7
+    control_scale: float = 1.0         # initial Σ_k std / mean distance to the 3 nearest control points (A.1: 1)
+    fine_tau: float = 0.6              # the fine layer joins once tau falls below this
+    split_iteration: int = 100         # A.1: deformations after split_fraction*T reset to that frame's
+    split_fraction: float = 0.75
+    # learning rates [start, end] (log-linear, A.1)
+    lr_deformation: list[float] = field(default_factory=lambda: [6e-3, 6e-5])
+    lr_rotation: list[float] = field(default_factory=lambda: [3e-3, 3e-5])
+    lr_scale: list[float] = field(default_factory=lambda: [6e-3, 6e-5])
+    lr_skinning: list[float] = field(default_factory=lambda: [5e-2, 5e-3])  # learned skinning only
+    # loss weights [start, end] (linear, A.1)
+    temporal_weight: list[float] = field(default_factory=lambda: [9.6, 1.6])
+    arap_weight: list[float] = field(default_factory=lambda: [3000.0, 300.0])
+    tv3d_weight: float = 0.0
+    arap_samples: int = 7500
+    # guidance (Eq. 3-4, App. B)
+    tau_schedule: str = "annealed"     # annealed | weighted | uniform
+    cfg: list[float] = field(default_factory=lambda: [25.0, 12.0])
+    sds_reduction: str = "sum"         # W-RFSDS surrogate over latent elements: sum | mean (see optimize)
+    negative_prompt: str = ""
+    # cameras: orbit around the scene
+    fov_deg: float = 50.0
+    radius_scale: float = 2.2          # camera distance / scene bounding radius
+    elevation_deg: list[float] = field(default_factory=lambda: [10.0, 40.0])
+    azimuth_deg: list[float] = field(default_factory=lambda: [-180.0, 180.0])
+    widen_azimuth: bool = False        # 3to4D: start narrow around the front view, widen to the range
+    camera_pool: int = 0               # > 0: draw each batch from this many fixed orbit cameras (0: fresh ones)
+    checkpoint_every: int = 100
+    deterministic: bool = True         # deterministic torch kernels: --resume is bit-for-bit (CPU)
+
+    def validate(self) -> Preset:
+        """Raise ChordError for values no run could use."""
+        positive = ("width", "height", "frames", "fps", "batch_cameras", "iterations",
+                    "gaussians_per_object", "num_coarse", "num_fine", "neighbours",
+                    "arap_samples", "checkpoint_every")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ChordError(f"preset {self.name}: {name} must be > 0, got {getattr(self, name)}")
+        if self.frames < 2:
+            raise ChordError(f"preset {self.name}: frames must be >= 2 to have motion")
+        for name in ("lr_deformation", "lr_rotation", "lr_scale", "lr_skinning", "temporal_weight",
+                     "arap_weight", "cfg", "elevation_deg", "azimuth_deg"):
+            value = getattr(self, name)
+            if len(value) != 2:
+                raise ChordError(f"preset {self.name}: {name} must be [start, end], got {value}")
+        for name in ("lr_deformation", "lr_rotation", "lr_scale", "lr_skinning"):
+            if min(getattr(self, name)) <= 0:
+                raise ChordError(f"preset {self.name}: {name} must be positive (log-linear decay)")
+        if not self.appearance_sigma >= 0:
+            raise ChordError(f"preset {self.name}: appearance_sigma must be >= 0 (0 = off), "
+                             f"got {self.appearance_sigma}")
+        if not self.control_scale > 0:
+            raise ChordError(f"preset {self.name}: control_scale must be > 0, got {self.control_scale}")
+        if not 0.0 < self.split_fraction <= 1.0:
+            raise ChordError(f"preset {self.name}: split_fraction must be in (0, 1]")
+        if self.sds_reduction not in ("sum", "mean"):
+            raise ChordError(f"preset {self.name}: sds_reduction must be sum or mean, got {self.sds_reduction!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ChordError(f"preset {self.name}: device must be cpu or cuda, got {self.device!r}")
+        return self
+
+    def replace(self, **changes) -> Preset:
+        """A copy with some fields changed (None values are ignored), validated."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None}).validate()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def preset_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ChordError(f"preset file not found: {path}")
+        return path
+    for directory in PRESET_DIRS:
+        candidate = directory / f"{name_or_path}.yaml"
+        if candidate.is_file():
+            return candidate
+    raise ChordError(f"unknown preset '{name_or_path}'; choose one of {PRESET_NAMES} or a .yaml file")
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """A named preset (cpu-test, gpu-5b, gpu-14b) or a YAML file, validated."""
+    path = preset_path(name_or_path)
+    data = yaml.safe_load(path.read_text()) or {}
+    known = {f.name for f in dataclasses.fields(Preset)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ChordError(f"{path}: unknown preset keys {unknown}; known keys: {sorted(known)}")
+    return Preset(**data).validate()

@@ -1,0 +1,1 @@
+"""File contracts, in one place: flow.npz, motion.npz, scan files, run outputs and videos (docs/formats.md)."""

@@ -1,0 +1,129 @@
+"""Dense object flow: the `flow.npz` contract of docs/formats.md (paper §3.3 "deformation transfer", §4.2).
+
+A flow holds, for N points of one or more objects, their positions over T frames in the world
+(robot base) frame, metres. ``trajectories[0]`` are the canonical points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from chord_core.errors import ChordError
+
+
+@dataclass
+class Flow:
+    """Dense object flow.
+
+    Attributes:
+        trajectories: [T, N, 3] float32 positions per frame.
+        object_ids: [N] int32 object index of each point.
+        fps: frames per second.
+        prompt: the text command that produced the flow.
+        object_names: names indexed by object id (may be empty).
+        rotations: optional [T, N, 4] float32 wxyz local rotations.
+    """
+
+    trajectories: np.ndarray
+    object_ids: np.ndarray
+    fps: float
+    prompt: str = ""
+    object_names: list[str] = field(default_factory=list)
+    rotations: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.trajectories = np.asarray(self.trajectories, dtype=np.float32)
+        self.object_ids = np.asarray(self.object_ids, dtype=np.int32)
+        self.fps = float(self.fps)
+        self.object_names = [str(n) for n in self.object_names]
+        if self.rotations is not None:
+            self.rotations = np.asarray(self.rotations, dtype=np.float32)
+        self.validate()
+
+    @property
+    def points(self) -> np.ndarray:
+        """[N, 3] canonical points (frame 0)."""
+        return self.trajectories[0]
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.trajectories.shape[0])
+
+    @property
+    def num_points(self) -> int:
+        return int(self.trajectories.shape[1])
+
+    def validate(self) -> None:
+        """Raise ChordError naming the first inconsistency."""
+        traj = self.trajectories
+        if traj.ndim != 3 or traj.shape[2] != 3:
+            raise ChordError(f"flow trajectories must have shape (T, N, 3), got {traj.shape}")
+        if traj.shape[0] < 1 or traj.shape[1] < 1:
+            raise ChordError(f"flow must have at least one frame and one point, got {traj.shape}")
+        if not np.all(np.isfinite(traj)):
+            raise ChordError("flow trajectories contain NaN or inf values")
+        if self.object_ids.shape != (traj.shape[1],):
+            raise ChordError(
+                f"flow object_ids must have shape ({traj.shape[1]},) to match the points, "
+                f"got {self.object_ids.shape}"
+            )
+        if self.object_ids.size and self.object_ids.min() < 0:
+            raise ChordError("flow object_ids must be >= 0")
+        if self.object_names and self.object_ids.max() >= len(self.object_names):
+            raise ChordError(
+                f"flow object_ids go up to {int(self.object_ids.max())} but only "
+                f"{len(self.object_names)} object names were given"
+            )
+        if not np.isfinite(self.fps) or self.fps <= 0:
+            raise ChordError(f"flow fps must be a positive number, got {self.fps}")
+        if self.rotations is not None and self.rotations.shape != (*traj.shape[:2], 4):
+            raise ChordError(
+                f"flow rotations must have shape {(*traj.shape[:2], 4)}, got {self.rotations.shape}"
+            )
+
+    def save(self, path: str | Path) -> Path:
+        """Write `flow.npz` (the contract in docs/formats.md) and return its path."""
+        path = Path(path)
+        arrays = {
+            "points": self.points,
+            "object_ids": self.object_ids,
+            "trajectories": self.trajectories,
+            "fps": np.float64(self.fps),
+            "prompt": np.str_(self.prompt),
+            "object_names": np.array(self.object_names, dtype=np.str_),
+        }
+        if self.rotations is not None:
+            arrays["rotations"] = self.rotations
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Flow:
+        """Read a `flow.npz`; a missing file or key raises ChordError naming it."""
+        path = Path(path)
+        if not path.is_file():
+            raise ChordError(f"flow file not found: {path}")
+        try:
+            data = np.load(path, allow_pickle=False)
+        except Exception as exc:  # numpy raises several types for non-npz files
+            raise ChordError(f"{path} is not a readable .npz flow file: {exc}") from exc
+        with data:
+            missing = [k for k in ("trajectories", "object_ids", "fps") if k not in data.files]
+            if missing:
+                raise ChordError(f"{path} lacks the flow keys {missing} (see flow.npz in docs/formats.md)")
+            flow = cls(
+                trajectories=data["trajectories"],
+                object_ids=data["object_ids"],
+                fps=float(data["fps"]),
+                prompt=str(data["prompt"]) if "prompt" in data.files else "",
+                object_names=list(data["object_names"]) if "object_names" in data.files else [],
+                rotations=data["rotations"] if "rotations" in data.files else None,
+            )
+            if "points" in data.files and not np.array_equal(data["points"], flow.points):
+                raise ChordError(f"{path}: 'points' differs from trajectories[0]")
+        return flow

@@ -1,0 +1,1 @@
+"""Cameras and differentiable Gaussian rendering (CPU rasterizer, gsplat on CUDA, dense reference)."""

@@ -1,0 +1,137 @@
+"""Synthetic objects and analytic flows shared by the tests and `chord bench planner`.
+
+Objects are clouds sampled on the outer surface of a box or a mug-like cylinder resting on the
+table (z = 0); flows are rigid transforms about the object's centroid over time (optionally with
+a non-rigid wobble), so the ground truth of every point at every frame is known exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from chord_core.formats.flow import Flow
+from chord_core.robot.timing import smoothstep
+
+
+def box_cloud(size: tuple[float, float, float], center_xy: tuple[float, float], n: int,
+              seed: int = 0, table_height: float = 0.0) -> np.ndarray:
+    """[n, 3] points uniform on the surface of an axis-aligned box standing on the table."""
+    rng = np.random.default_rng(seed)
+    sx, sy, sz = size
+    areas = np.array([sy * sz, sy * sz, sx * sz, sx * sz, sx * sy, sx * sy])
+    face = rng.choice(6, size=n, p=areas / areas.sum())
+    uv = rng.uniform(-0.5, 0.5, size=(n, 2))
+    pts = np.zeros((n, 3))
+    for f, (axis, sign) in enumerate([(0, -1), (0, 1), (1, -1), (1, 1), (2, -1), (2, 1)]):
+        m = face == f
+        others = [a for a in range(3) if a != axis]
+        pts[m, axis] = sign * 0.5 * size[axis]
+        pts[m, others[0]] = uv[m, 0] * size[others[0]]
+        pts[m, others[1]] = uv[m, 1] * size[others[1]]
+    pts += np.array([center_xy[0], center_xy[1], table_height + sz / 2])
+    return pts.astype(np.float32)
+
+
+def cylinder_cloud(radius: float, height: float, center_xy: tuple[float, float], n: int,
+                   seed: int = 0, table_height: float = 0.0) -> np.ndarray:
+    """[n, 3] points on the outer wall and the top rim disc of an upright cylinder (a mug body)."""
+    rng = np.random.default_rng(seed)
+    wall = 2 * np.pi * radius * height
+    cap = np.pi * radius**2
+    on_wall = rng.uniform(size=n) < wall / (wall + 2 * cap)
+    theta = rng.uniform(0, 2 * np.pi, n)
+    r = np.where(on_wall, radius, radius * np.sqrt(rng.uniform(size=n)))
+    z = np.where(on_wall, rng.uniform(0, height, n), np.where(rng.uniform(size=n) < 0.5, 0.0, height))
+    pts = np.stack([center_xy[0] + r * np.cos(theta), center_xy[1] + r * np.sin(theta),
+                    table_height + z], axis=1)
+    return pts.astype(np.float32)
+
+
+def rigid_flow(points: np.ndarray, translations: np.ndarray, rotvecs: np.ndarray,
+               pivot: np.ndarray | None = None) -> np.ndarray:
+    """[T, N, 3]: points rotated by rotvecs[t] about pivot (default centroid) then translated."""
+    pivot = points.mean(axis=0) if pivot is None else pivot
+    out = []
+    for tr, rv in zip(translations, rotvecs):
+        rot = Rotation.from_rotvec(rv).as_matrix()
+        out.append((points - pivot) @ rot.T + pivot + tr)
+    return np.array(out, dtype=np.float32)
+
+
+@dataclass
+class PlanningCase:
+    """A named planning case: the flow, the scene clouds (relevant object first) and the mode."""
+
+    name: str
+    flow: Flow
+    scene: dict[str, np.ndarray]
+    mode: str
+    object_name: str
+
+
+def _profile(t_count: int) -> np.ndarray:
+    return smoothstep(np.linspace(0.0, 1.0, t_count))
+
+
+def lift_and_move(t_count: int = 41, n: int = 2000, fps: float = 10.0) -> PlanningCase:
+    """A 5x5x7 cm box lifted 10 cm, carried 15 cm sideways and set down (arc in the y-z plane)."""
+    pts = box_cloud((0.05, 0.05, 0.07), (0.5, -0.05), n, seed=1)
+    s = _profile(t_count)
+    trans = np.stack([np.zeros_like(s), 0.15 * s, 0.10 * np.sin(np.pi * s)], axis=1)
+    flow = Flow(rigid_flow(pts, trans, np.zeros((t_count, 3))), np.zeros(n, np.int32), fps,
+                "lift the box and move it to the left", ["box"])
+    return PlanningCase("lift_and_move", flow, {"box": pts}, "grasp", "box")
+
+
+def pour(t_count: int = 41, n: int = 2000, fps: float = 10.0) -> PlanningCase:
+    """A mug-like cylinder lifted 8 cm and tilted 60 degrees about the x axis (pour-like)."""
+    pts = cylinder_cloud(0.03, 0.09, (0.5, 0.05), n, seed=2)
+    u = np.linspace(0.0, 1.0, t_count)
+    s = _profile(t_count)
+    lift = smoothstep(np.clip(2.0 * u, 0, 1))
+    tilt = smoothstep(np.clip(2.0 * u - 1.0, 0, 1))
+    trans = np.stack([np.zeros_like(s), np.zeros_like(s), 0.08 * lift], axis=1)
+    rotvecs = np.stack([np.radians(60.0) * tilt, np.zeros_like(s), np.zeros_like(s)], axis=1)
+    flow = Flow(rigid_flow(pts, trans, rotvecs), np.zeros(n, np.int32), fps,
+                "pour from the mug", ["mug"])
+    return PlanningCase("pour", flow, {"mug": pts}, "grasp", "mug")
+
+
+def push_across(t_count: int = 41, n: int = 2000, fps: float = 10.0) -> PlanningCase:
+    """A 6 cm cube pushed 15 cm away from the robot across the table."""
+    pts = box_cloud((0.06, 0.06, 0.06), (0.42, 0.0), n, seed=3)
+    s = _profile(t_count)
+    trans = np.stack([0.15 * s, np.zeros_like(s), np.zeros_like(s)], axis=1)
+    flow = Flow(rigid_flow(pts, trans, np.zeros((t_count, 3))), np.zeros(n, np.int32), fps,
+                "push the block away", ["block"])
+    return PlanningCase("push_across", flow, {"block": pts}, "push", "block")
+
+
+PLANNING_CASES = {"lift_and_move": lift_and_move, "pour": pour, "push_across": push_across}
+
+
+def random_flow_case(seed: int, t_count: int = 8, n: int = 200, fps: float = 10.0) -> PlanningCase:
+    """A random property-test case: a small box somewhere near (or out of) reach, moved by a random
+    rigid motion (sometimes large, sometimes non-rigid) with a random speed; some are unreachable."""
+    rng = np.random.default_rng(seed)
+    size = tuple(rng.uniform(0.03, 0.06, 3))
+    far = rng.uniform() < 0.15
+    radius = rng.uniform(0.75, 1.1) if far else rng.uniform(0.35, 0.65)
+    angle = rng.uniform(-0.8, 0.8)
+    pts = box_cloud(size, (radius * np.cos(angle), radius * np.sin(angle)), n, seed=seed)
+    s = _profile(t_count)
+    scale = rng.choice([0.05, 0.2, 0.6])
+    trans = s[:, None] * rng.normal(0, scale / 2, 3)[None]
+    trans[:, 2] = np.abs(trans[:, 2]) + s * rng.uniform(0.0, 0.1)
+    rotvecs = s[:, None] * rng.normal(0, rng.choice([0.1, 0.6, 1.5]), 3)[None]
+    traj = rigid_flow(pts, trans, rotvecs)
+    if rng.uniform() < 0.3:  # non-rigid: a smooth bend that grows with time
+        bend = rng.uniform(0.02, 0.1)
+        rel = pts[:, 0] - pts[:, 0].mean()
+        traj[:, :, 2] += (s[:, None] * bend * rel[None] ** 2 / max(size[0] ** 2, 1e-6)).astype(np.float32)
+    flow = Flow(traj, np.zeros(n, np.int32), rng.choice([5.0, 10.0, 30.0]), "random", ["obj"])
+    mode = "push" if rng.uniform() < 0.25 else "grasp"
+    return PlanningCase(f"random_{seed}", flow, {"obj": pts}, mode, "obj")

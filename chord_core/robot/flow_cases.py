@@ -1,7 +1,7 @@
 """Synthetic objects and analytic flows shared by the tests and `chord bench planner`.
 
 Objects are clouds sampled on the outer surface of a box or a mug-like cylinder resting on the
-table (z = 0); flows are rigid transforms about the object's centroid over time (optionally with
+table (z = 0; `scene.procedural`); flows are rigid transforms about the object's centroid over time (optionally with
 a non-rigid wobble), so the ground truth of every point at every frame is known exactly.
 """
 
@@ -14,40 +14,7 @@ from scipy.spatial.transform import Rotation
 
 from chord_core.formats.flow import Flow
 from chord_core.robot.timing import smoothstep
-
-
-def box_cloud(size: tuple[float, float, float], center_xy: tuple[float, float], n: int,
-              seed: int = 0, table_height: float = 0.0) -> np.ndarray:
-    """[n, 3] points uniform on the surface of an axis-aligned box standing on the table."""
-    rng = np.random.default_rng(seed)
-    sx, sy, sz = size
-    areas = np.array([sy * sz, sy * sz, sx * sz, sx * sz, sx * sy, sx * sy])
-    face = rng.choice(6, size=n, p=areas / areas.sum())
-    uv = rng.uniform(-0.5, 0.5, size=(n, 2))
-    pts = np.zeros((n, 3))
-    for f, (axis, sign) in enumerate([(0, -1), (0, 1), (1, -1), (1, 1), (2, -1), (2, 1)]):
-        m = face == f
-        others = [a for a in range(3) if a != axis]
-        pts[m, axis] = sign * 0.5 * size[axis]
-        pts[m, others[0]] = uv[m, 0] * size[others[0]]
-        pts[m, others[1]] = uv[m, 1] * size[others[1]]
-    pts += np.array([center_xy[0], center_xy[1], table_height + sz / 2])
-    return pts.astype(np.float32)
-
-
-def cylinder_cloud(radius: float, height: float, center_xy: tuple[float, float], n: int,
-                   seed: int = 0, table_height: float = 0.0) -> np.ndarray:
-    """[n, 3] points on the outer wall and the top rim disc of an upright cylinder (a mug body)."""
-    rng = np.random.default_rng(seed)
-    wall = 2 * np.pi * radius * height
-    cap = np.pi * radius**2
-    on_wall = rng.uniform(size=n) < wall / (wall + 2 * cap)
-    theta = rng.uniform(0, 2 * np.pi, n)
-    r = np.where(on_wall, radius, radius * np.sqrt(rng.uniform(size=n)))
-    z = np.where(on_wall, rng.uniform(0, height, n), np.where(rng.uniform(size=n) < 0.5, 0.0, height))
-    pts = np.stack([center_xy[0] + r * np.cos(theta), center_xy[1] + r * np.sin(theta),
-                    table_height + z], axis=1)
-    return pts.astype(np.float32)
+from chord_core.scene.procedural import box_cloud, cylinder_cloud
 
 
 def rigid_flow(points: np.ndarray, translations: np.ndarray, rotvecs: np.ndarray,

@@ -18,9 +18,7 @@ from scipy.spatial.transform import Rotation
 from chord_core.errors import ChordError
 from chord_core.formats.reference_motion import ReferenceMotion
 from chord_core.formats.scans import Scan, save_scan
-
-# A face: (centre, u half-axis, v half-axis). Points are centre + a*u + b*v, a, b in [-1, 1].
-Face = tuple[np.ndarray, np.ndarray, np.ndarray]
+from chord_core.scene.procedural import box_faces, sample_faces, texture
 
 
 @dataclass
@@ -37,35 +35,6 @@ class MotionScenario:
         directory = Path(directory)
         scans = [save_scan(scan, directory / f"{scan.name}.ply") for scan in self.scans]
         return scans, self.motion.save(directory / "motion.npz")
-
-
-def box_faces(centre, size, skip: tuple[str, ...] = ()) -> list[Face]:
-    """The faces of an axis-aligned box, named +x -x +y -y +z -z; `skip` drops hidden ones."""
-    c, h = np.asarray(centre, float), np.asarray(size, float) / 2
-    ex, ey, ez = np.eye(3)
-    faces = {
-        "+x": (c + h[0] * ex, h[1] * ey, h[2] * ez), "-x": (c - h[0] * ex, h[1] * ey, h[2] * ez),
-        "+y": (c + h[1] * ey, h[0] * ex, h[2] * ez), "-y": (c - h[1] * ey, h[0] * ex, h[2] * ez),
-        "+z": (c + h[2] * ez, h[0] * ex, h[1] * ey), "-z": (c - h[2] * ez, h[0] * ex, h[1] * ey),
-    }
-    return [face for name, face in faces.items() if name not in skip]
-
-
-def sample_faces(faces: list[Face], count: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` points uniformly over the union of faces (area-weighted)."""
-    areas = np.array([4 * np.linalg.norm(np.cross(u, v)) for _, u, v in faces])
-    which = rng.choice(len(faces), size=count, p=areas / areas.sum())
-    ab = rng.uniform(-1, 1, size=(count, 2))
-    centres, us, vs = (np.stack([f[k] for f in faces])[which] for k in range(3))
-    return centres + ab[:, :1] * us + ab[:, 1:] * vs
-
-
-def texture(points: np.ndarray, base: tuple[float, float, float], period: float = 0.03) -> np.ndarray:
-    """A smooth procedural texture around a base colour: stripes in 3D with a period in metres."""
-    phase = 2 * np.pi * points / period
-    pattern = 0.5 + 0.25 * np.sin(phase[:, 0] + 0.7 * phase[:, 2]) + 0.25 * np.cos(phase[:, 1] - 0.4 * phase[:, 2])
-    colours = np.asarray(base)[None, :] * (0.55 + 0.45 * pattern[:, None])
-    return np.clip(colours, 0.0, 1.0).astype(np.float32)
 
 
 def rigid_track(frames: int, rotvec_end, translation_end, pivot) -> np.ndarray:

@@ -10,6 +10,8 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=["chord_core", "chord_core.*", "chord_ros", "chord_ros.*"]),
+    # the mini prior's shipped weights and model card (chord_core/prior/weights/)
+    package_data={"chord_core.prior": ["weights/mini_prior.pt", "weights/MODEL_CARD.md"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),

@@ -18,10 +18,12 @@ COMMANDS: dict[str, str] = {
     "info": "chord_core.commands.info",
     "animate": "chord_core.commands.animate",
     "plan": "chord_core.commands.plan",
+    "prior": "chord_core.commands.prior",
 }
 BENCHMARKS: dict[str, str] = {"render": "chord_core.bench.render", "planner": "chord_core.bench.planner",
                               "recovery": "chord_core.bench.recovery", "step": "chord_core.bench.step",
-                              "wan-size": "chord_core.bench.wan_size"}
+                              "wan-size": "chord_core.bench.wan_size",
+                              "text": "chord_core.bench.text"}
 
 
 def _add_module_parsers(subparsers: argparse._SubParsersAction, registry: dict[str, str]) -> None:

@@ -3,9 +3,11 @@
 Starts the manipulate graph (choreographer, command, planner, sim_arm, flow_recorder) through
 the same launcher as `chord-ros launch`, sends the scene's command, waits for the flow, the plan
 and the simulated execution, and prints the output locations and the final object error.
-By default the choreographer uses the reference teacher on CPU, which follows the bundled scene's
-KNOWN target motion (the output says so); `--teacher wan --model-dir DIR --device cuda --preset
-gpu-5b` runs the real text-driven path with the same command.
+By default the choreographer uses the mini teacher on CPU: the shipped text-driven prior, which
+understands a fixed motion vocabulary, so `--prompt` changes how the block moves ("push the block
+forward", "lift the block", ...). `--teacher wan --model-dir DIR --device cuda --preset gpu-5b`
+runs Wan 2.2 (open vocabulary, GPU); `--teacher reference` follows the bundled scene's KNOWN target
+motion and ignores the words: the measurable instrument, which also reports the error against it.
 """
 
 from __future__ import annotations
@@ -121,14 +123,32 @@ class ArmGoalWatch:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="chord_demo_output", help="output directory (a timestamped run inside)")
-    parser.add_argument("--prompt", help="the command (default: the bundled scene's)")
-    parser.add_argument("--teacher", choices=("reference", "wan"), default="reference")
-    parser.add_argument("--model-dir", default="", help="local Wan 2.2 directory (with --teacher wan)")
+    parser.add_argument("--prompt", help="the command (default: the bundled scene's); with the mini teacher "
+                                         f"it must use the prior's motion words: {graph.MINI_VOCABULARY}")
+    parser.add_argument("--teacher", choices=graph.TEACHERS, default="mini",
+                        help="mini: the shipped text-driven prior on CPU (a fixed motion vocabulary); wan: Wan 2.2 "
+                             "from --model-dir (open vocabulary, GPU); reference: the bundled scene's known target "
+                             "motion, the measurable instrument that ignores the words")
+    parser.add_argument("--model-dir", default="", help="wan: local Wan 2.2 directory; mini: a mini_prior.pt "
+                                                        "(default: the shipped weights)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--preset", default="cpu-test")
+    parser.add_argument("--preset", help="distillation preset (default: the teacher's own: mini for mini, "
+                                         "cpu-test for wan and reference)")
     parser.add_argument("--iterations", type=int, default=0, help="override the preset's iterations")
     parser.add_argument("--real-time-factor", type=float, default=2.0, help="simulation speed vs real time")
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up after this many seconds")
+
+
+def teacher_line(teacher: str, motion_path: str) -> str:
+    """What the demo says first about the teacher that drives the flow."""
+    if teacher == "mini":
+        return (f"teacher: mini (text-driven on CPU; understands {graph.MINI_VOCABULARY}). "
+                "Other words: --teacher wan on a GPU")
+    if teacher == "reference":
+        return ("teacher: REFERENCE - the flow follows the bundled scene's known target motion "
+                f"({motion_path}); the prompt does not drive it. For the text-driven path: the default "
+                "--teacher mini, or --teacher wan --model-dir DIR --device cuda --preset gpu-5b")
+    return "teacher: wan (Wan 2.2 from --model-dir: text-driven, open vocabulary)"
 
 
 def _bundled_prompt() -> str:
@@ -140,6 +160,7 @@ def _bundled_prompt() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from chord_core.distill.pipeline import DEFAULT_PRESETS
     from chord_core.robot.planner import select_object
     from chord_ros.command_cli import send_command, spinning_node, stop_node
     from chord_ros.convert import msg_to_flow
@@ -149,16 +170,23 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     out = Path(args.out).resolve() / time.strftime("%Y%m%d_%H%M%S")
     prompt = args.prompt or _bundled_prompt()
+    if args.teacher == "mini":  # refuse at once what the prior cannot run, before the graph starts
+        from chord_core.prior.vocabulary import check_command, tokenize
+        from chord_core.prior.weights import SHIPPED_WEIGHTS
+
+        check_command(prompt)
+        tokenize(prompt)
+        weights = Path(args.model_dir) if args.model_dir else SHIPPED_WEIGHTS
+        if not weights.is_file():
+            raise ChordError(f"no mini prior weights at {weights}; rebuild them with `chord prior train --out DIR` "
+                             "and pass --model-dir DIR/mini_prior.pt")
     scans, motion_path = graph.demo_scene()
     object_names = [Path(s).stem for s in scans]
     values = {"use_sim": "true", "teacher": args.teacher, "model_dir": args.model_dir, "device": args.device,
-              "preset": args.preset, "record_bag": "true", "bag_path": str(out / "bag"),
-              "work_dir": str(out / "runs"), "video_dir": str(out / "sim"),
+              "preset": args.preset or DEFAULT_PRESETS[args.teacher], "record_bag": "true",
+              "bag_path": str(out / "bag"), "work_dir": str(out / "runs"), "video_dir": str(out / "sim"),
               "real_time_factor": str(args.real_time_factor)}
-    if args.teacher == "reference":
-        print("teacher: REFERENCE - the flow follows the bundled scene's known target motion "
-              f"({motion_path}); the prompt does not drive it. For the text-driven path: "
-              "--teacher wan --model-dir DIR --device cuda --preset gpu-5b")
+    print(teacher_line(args.teacher, motion_path))
     print(f"outputs: {out}")
     running = Graph(values, log_dir=out / "logs").start()
     node, executor, thread = spinning_node("chord_demo")
@@ -209,8 +237,9 @@ def _report(out: Path, *, prompt: str, args, error: ObjectError, motion_path: st
     run_dir = runs[-1] if runs else out / "runs"
     print("\n=== chord_ros demo ===")
     print(f"command            : {prompt}")
-    print(f"teacher            : {args.teacher}" + (" (known target motion, not text-driven)"
-                                                     if args.teacher == "reference" else ""))
+    notes = {"reference": " (known target motion, not text-driven)",
+             "mini": " (text-driven, fixed motion vocabulary)", "wan": " (text-driven, open vocabulary)"}
+    print(f"teacher            : {args.teacher}{notes.get(args.teacher, '')}")
     print(f"flow               : {run_dir / 'flow.npz'}")
     print(f"renders            : {run_dir / 'views.mp4'}  {run_dir / 'losses.png'}  {run_dir / 'summary.json'}")
     print(f"bag (MCAP)         : {out / 'bag'}")

@@ -15,6 +15,12 @@ from chord_core.errors import ChordError
 from chord_ros.share import config_path
 
 DEMO_SCENE_DIR = ("scenes", "demo")
+#: The choreographer's teachers (chord_core.distill.pipeline.TEACHERS; spelled out so that launch
+#: files need not import torch); mini is the default.
+TEACHERS = ("mini", "wan", "reference")
+#: What the mini prior understands, for the lines the demo and the choreographer print.
+MINI_VOCABULARY = ("slide/push/move/pull it left/right/forward/back, lift it, turn it left/right or "
+                   "(counter)clockwise, open/close the lid; two of these joined by 'and'")
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,13 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument("use_sim", "true", "start sim_arm (MuJoCo Panda) as the arm and the objects' perception; "
              "false = a real controller serves the trajectory action", ("true", "false")),
     Argument("device", "cpu", "where the choreographer distils", ("cpu", "cuda")),
-    Argument("preset", "cpu-test", "distillation preset: cpu-test, gpu-5b, gpu-14b or a preset .yaml"),
-    Argument("teacher", "reference", "wan = Wan 2.2 from model_dir (text-driven); reference = the known "
-             "target motion in reference_motion (a test instrument)", ("reference", "wan")),
-    Argument("model_dir", "", "local diffusers Wan 2.2 directory (teacher wan)"),
+    Argument("preset", "", "distillation preset: mini, cpu-test, gpu-5b, gpu-14b or a preset .yaml; "
+             "empty = the teacher's own (mini: mini; wan, reference: cpu-test)"),
+    Argument("teacher", "mini", "mini = the shipped text-driven prior on CPU (a fixed motion vocabulary); "
+             "wan = Wan 2.2 from model_dir (open vocabulary, GPU); reference = the known target motion in "
+             "reference_motion (a measurable test instrument that ignores the words)", TEACHERS),
+    Argument("model_dir", "", "teacher wan: local diffusers Wan 2.2 directory; teacher mini: a mini_prior.pt "
+             "(empty = the shipped weights)"),
     Argument("iterations", "0", "distillation iterations per command; 0 = the preset's"),
     Argument("record_bag", "false", "record the chord topics with flow_recorder", ("true", "false")),
     Argument("bag_path", "", "bag directory; empty = ~/.ros/chord_bags/chord_<date>_<time>"),
@@ -96,9 +105,11 @@ def nodes(values: dict[str, str] | None = None) -> list[NodeSpec]:
     v = resolve(values)
     scans, motion = demo_scene()
     scene = [s for s in v["scene"].split(",") if s] or scans
+    # the bundled motion matches the bundled scene; only the reference teacher reads it
+    reference_motion = v["reference_motion"] or (motion if v["teacher"] == "reference" else "")
     graph = [
         NodeSpec("choreographer", {"preset": v["preset"], "teacher": v["teacher"], "model_dir": v["model_dir"],
-                                   "reference_motion": v["reference_motion"] or motion, "device": v["device"],
+                                   "reference_motion": reference_motion, "device": v["device"],
                                    "work_dir": v["work_dir"]}),
         NodeSpec("command", {"iterations": int(v["iterations"])}),
         NodeSpec("planner", {}),

@@ -1,5 +1,5 @@
-"""ros2 launch chord_ros manipulate.launch.py [use_sim:=true] [device:=cpu] [preset:=cpu-test]
-[teacher:=reference] [model_dir:=DIR] [record_bag:=false] ...
+"""ros2 launch chord_ros manipulate.launch.py [use_sim:=true] [device:=cpu] [teacher:=mini|wan|reference]
+[preset:=NAME (default: the teacher's own)] [model_dir:=DIR|mini_prior.pt] [record_bag:=false] ...
 
 The arguments and nodes come from chord_ros.graph, the description `chord-ros launch manipulate`
 also starts from (for machines without ROS 2's launch package), so both always agree.

@@ -1,5 +1,9 @@
-"""choreographer in its own process: goals, feedback, bad goals, one-at-a-time, cancel."""
+"""choreographer in its own process: goals, feedback, bad goals, one-at-a-time, cancel.
 
+The goal tests run the reference teacher (teacher:=reference, named explicitly: the default is
+mini), whose flow is known; the mini node's own test needs no weights (its refusals come first)."""
+
+import contextlib
 import signal
 import subprocess
 import sys
@@ -29,7 +33,8 @@ def choreographer(tmp_path_factory):
     work = tmp_path_factory.mktemp("runs")
     process = subprocess.Popen([
         sys.executable, "-m", "chord_ros.nodes.choreographer", "--ros-args",
-        "-p", f"reference_motion:={MOTION}", "-p", f"work_dir:={work}", "-p", "feedback_rate:=4.0"])
+        "-p", "teacher:=reference", "-p", f"reference_motion:={MOTION}", "-p", f"work_dir:={work}",
+        "-p", "feedback_rate:=4.0"])
     yield process, work
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
@@ -172,42 +177,107 @@ def test_second_goal_rejected_then_cancel_keeps_checkpoint(client, choreographer
         time.sleep(0.5)
 
 
-def test_wan_teacher_is_loaded_once_for_successive_goals(tmp_path, rclpy_context):
-    """teacher:=wan with a tiny random-weight Wan saved like a real checkpoint directory."""
+@contextlib.contextmanager
+def served_choreographer(tmp_path: Path, rclpy_context, name: str, *params: str):
+    """A choreographer process serving /test/<name>_choreograph (extra ``-p`` params given), and an
+    action client for it: yields (action client, log path); the process must exit cleanly."""
+    import threading
+
     import rclpy
     from rclpy.action import ActionClient
     from rclpy.executors import SingleThreadedExecutor
 
-    from chord_core.teachers.tiny import build_tiny_wan
     from chord_msgs.action import Choreograph
 
-    model_dir = build_tiny_wan(tmp_path / "wan", "i2v-a14b")
     log = tmp_path / "choreographer.log"
     with open(log, "w") as out:
         process = subprocess.Popen([
-            sys.executable, "-m", "chord_ros.nodes.choreographer", "--ros-args", "-r", "__node:=wan_choreographer",
-            "-p", "teacher:=wan", "-p", f"model_dir:={model_dir}", "-p", f"work_dir:={tmp_path / 'runs'}",
-            "-p", "action_name:=/test/wan_choreograph", "-p", "flow_topic:=/test/wan_flow",
-            "-p", "write_views:=false"],
+            sys.executable, "-m", "chord_ros.nodes.choreographer", "--ros-args", "-r", f"__node:={name}_choreographer",
+            *params, "-p", f"work_dir:={tmp_path / 'runs'}", "-p", f"action_name:=/test/{name}_choreograph",
+            "-p", f"flow_topic:=/test/{name}_flow", "-p", "write_views:=false"],
             stdout=out, stderr=subprocess.STDOUT)
-    node = rclpy.create_node("wan_choreographer_test", context=rclpy_context)
+    node = rclpy.create_node(f"{name}_choreographer_test", context=rclpy_context)
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
-    import threading
-
     threading.Thread(target=executor.spin, daemon=True).start()
     try:
-        action = ActionClient(node, Choreograph, "/test/wan_choreograph")
-        assert action.wait_for_server(timeout_sec=60)
-        for prompt in ("slide the block", "lift the block"):
-            response, _ = run_goal(action, block_goal(prompt, iterations=1))
-            assert response.result.success, response.result.message
-            assert "reference" not in response.result.message
-            assert msg_to_flow(response.result.flow).prompt == prompt
+        action = ActionClient(node, Choreograph, f"/test/{name}_choreograph")
+        assert action.wait_for_server(timeout_sec=60), log.read_text()
+        yield action, log
     finally:
         executor.shutdown()
         node.destroy_node()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+
+
+def test_wan_teacher_is_loaded_once_for_successive_goals(tmp_path, rclpy_context):
+    """teacher:=wan with a tiny random-weight Wan saved like a real checkpoint directory."""
+    from chord_core.teachers.tiny import build_tiny_wan
+
+    model_dir = build_tiny_wan(tmp_path / "wan", "i2v-a14b")
+    with served_choreographer(tmp_path, rclpy_context, "wan", "-p", "teacher:=wan",
+                              "-p", f"model_dir:={model_dir}") as (action, log):
+        for prompt in ("slide the block", "lift the block"):
+            response, _ = run_goal(action, block_goal(prompt, iterations=1))
+            assert response.result.success, response.result.message
+            assert "reference" not in response.result.message
+            assert msg_to_flow(response.result.flow).prompt == prompt
     assert log.read_text().count("loading the Wan teacher") == 1
     assert not list((tmp_path / "runs").glob("*/views.mp4")) and len(list((tmp_path / "runs").glob("*/flow.npz"))) == 2
+
+
+def test_mini_teacher_refuses_a_command_outside_its_vocabulary(tmp_path, rclpy_context):
+    """The default teacher is mini: a goal with none of its motion words is aborted at once with the
+    vocabulary in the message, before any teacher is loaded (so no weights are needed), and the node
+    keeps serving."""
+    from chord_core.prior.vocabulary import MOTION_WORDS
+
+    with served_choreographer(tmp_path, rclpy_context, "mini") as (action, log):
+        for prompt in ("make the block dance", "levitate it gracefully"):  # twice: the node keeps serving
+            t0 = time.monotonic()
+            response, _ = run_goal(action, block_goal(prompt, iterations=1), timeout=30)
+            assert not response.result.success
+            message = response.result.message
+            assert "does not understand" in message and repr(prompt) in message, message
+            assert all(word in message for word in MOTION_WORDS), message
+            assert "--teacher wan" in message
+            assert time.monotonic() - t0 < 20.0, "the refusal must come before any work"
+    text = log.read_text()
+    assert "teacher mini (text-driven on CPU with a fixed vocabulary" in text and "preset mini" in text, text
+    assert "loading the mini teacher" not in text and not list((tmp_path / "runs").glob("*"))
+
+
+def tiny_mini_prior(directory: Path) -> Path:
+    """A random-weight mini_prior.pt in the shipped format, for the mini preset's renders."""
+    from chord_core.distill.presets import load_preset
+    from chord_core.prior.clips import ClipSettings
+    from chord_core.prior.model import PriorConfig
+    from chord_core.prior.training import PriorTrainer, TrainConfig
+
+    preset = load_preset("mini")
+    settings = ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object)
+    tiny = PriorConfig(channels=(16, 32), blocks_per_level=1, text_width=32, text_layers=1, embedding=64)
+    directory.mkdir(parents=True, exist_ok=True)
+    trainer = PriorTrainer(directory, settings, TrainConfig(steps=1, model=tiny))
+    trainer.history = [{}]  # untrained: the node only needs a file it can load
+    return trainer.save_weights()
+
+
+def test_mini_teacher_is_loaded_once_and_checked_against_each_goals_preset(tmp_path, rclpy_context):
+    """teacher mini (the default) with model_dir = a mini_prior.pt: loaded at the first goal, reused for
+    the next; a goal naming a preset the prior was not trained for is aborted with the reason."""
+    weights = tiny_mini_prior(tmp_path / "prior")
+    with served_choreographer(tmp_path, rclpy_context, "mini2", "-p", f"model_dir:={weights}") as (action, log):
+        for prompt in ("slide the block to the left", "lift the block"):
+            response, _ = run_goal(action, block_goal(prompt, iterations=1))
+            assert response.result.success, response.result.message
+            assert "mini teacher" in response.result.message and "reference" not in response.result.message
+            assert msg_to_flow(response.result.flow).prompt == prompt
+        goal = block_goal("push the block forward", iterations=1)
+        goal.preset = "cpu-test"
+        response, _ = run_goal(action, goal)
+        assert not response.result.success and "trained on other renders" in response.result.message, \
+            response.result.message
+    assert log.read_text().count("loading the mini teacher") == 1
+    assert len(list((tmp_path / "runs").glob("*/flow.npz"))) == 2

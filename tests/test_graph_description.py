@@ -47,13 +47,53 @@ def test_every_argument_is_honoured():
             assert got[node].parameters[parameter] == expected, name
 
 
-def test_defaults_run_the_reference_demo_on_cpu():
+def test_defaults_run_the_text_driven_mini_teacher_on_the_demo_scene():
     default = specs({})
     assert set(default) == {"choreographer", "command", "planner", "sim_arm"}
     scans, motion = graph.demo_scene()
-    assert default["choreographer"].parameters["reference_motion"] == motion
+    choreographer = default["choreographer"].parameters
+    # preset "" = the teacher's own (the choreographer resolves it: DEFAULT_PRESETS["mini"] == "mini")
+    assert choreographer["teacher"] == "mini" and choreographer["preset"] == "" and choreographer["model_dir"] == ""
+    assert choreographer["reference_motion"] == "", "the bundled motion is only for the reference teacher"
     assert default["sim_arm"].parameters["scene_files"] == scans
     assert all(Path(p).is_file() for p in [*scans, motion])
+
+
+def test_reference_teacher_gets_the_bundled_motion_unless_one_is_named():
+    _, motion = graph.demo_scene()
+    assert specs({"teacher": "reference"})["choreographer"].parameters["reference_motion"] == motion
+    assert specs({"teacher": "reference", "reference_motion": "/s/m.npz"})["choreographer"].parameters[
+        "reference_motion"] == "/s/m.npz"
+    assert specs({"teacher": "wan"})["choreographer"].parameters["reference_motion"] == ""
+
+
+def test_teacher_and_preset_arguments_match_chord_core():
+    from chord_core.distill.pipeline import DEFAULT_PRESETS, TEACHERS
+
+    arguments = {a.name: a for a in graph.ARGUMENTS}
+    assert graph.TEACHERS == TEACHERS and arguments["teacher"].choices == TEACHERS
+    assert arguments["teacher"].default == "mini" and arguments["preset"].default == ""
+    assert all(name in arguments["teacher"].description for name in TEACHERS)
+    assert all(preset in arguments["preset"].description for preset in DEFAULT_PRESETS.values())
+    with pytest.raises(ChordError, match="teacher"):
+        graph.nodes({"teacher": "gpt"})
+
+
+def test_node_yaml_defaults_match_the_graph_defaults():
+    """config/choreographer.yaml starts the same teacher and preset as the launch defaults."""
+    path = graph.NodeSpec("choreographer").params_file
+    declared = yaml.safe_load(path.read_text())["choreographer"]["ros__parameters"]
+    defaults = {a.name: a.default for a in graph.ARGUMENTS}
+    assert declared["teacher"] == defaults["teacher"] == "mini"
+    assert declared["preset"] == defaults["preset"] == ""
+
+
+def test_bundled_demo_prompt_is_a_command_the_mini_prior_knows():
+    from chord_core.prior.vocabulary import check_command, tokenize
+
+    prompt = yaml.safe_load((Path(graph.demo_scene()[1]).parent / "scene.yaml").read_text())["prompt"]
+    check_command(prompt)
+    tokenize(prompt)
 
 
 def test_overrides_name_parameters_the_nodes_declare():

@@ -1,7 +1,8 @@
 """The whole graph from `chord-ros launch manipulate`, every node its own process:
 text on /chord/command -> choreographer -> flow -> planner -> sim_arm moves the object within the
 planner's target; launch arguments reach the nodes; Ctrl-C closes everything cleanly; the bag
-holds the chain's messages."""
+holds the chain's messages. It runs the reference teacher (named: the default is mini), whose
+flow follows the bundled scene's known motion."""
 
 import signal
 import subprocess
@@ -42,8 +43,9 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
 
     log = open(tmp_path / "launch.log", "w")  # noqa: SIM115 (closed after the launcher stops)
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "chord_ros.cli", "launch", "manipulate", "iterations:=60", "record_bag:=true",
-         f"bag_path:={tmp_path / 'bag'}", f"work_dir:={tmp_path / 'runs'}", "real_time_factor:=4.0"],
+        [sys.executable, "-m", "chord_ros.cli", "launch", "manipulate", "teacher:=reference", "iterations:=60",
+         "record_bag:=true", f"bag_path:={tmp_path / 'bag'}", f"work_dir:={tmp_path / 'runs'}",
+         "real_time_factor:=4.0"],
         stdout=log, stderr=subprocess.STDOUT)
     node = rclpy.create_node("graph_test", context=rclpy_context)
     executor = SingleThreadedExecutor(context=rclpy_context)

@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from chord_core.distill.pipeline import TEACHERS, animate
+from chord_core.distill.pipeline import DEFAULT_PRESETS, TEACHERS, animate
 from chord_core.distill.presets import PRESET_NAMES, load_preset
 
 HELP = "distil dense object flow for scanned objects and a text command"
@@ -18,10 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scene", nargs="+", help="scan (.ply/.pcd/.npz) or mesh (.obj/.glb/.ply) files, one per object")
     parser.add_argument("--prompt", required=True, help="how the objects should move, e.g. 'lower the lamp head'")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--preset", default="cpu-test", help=f"one of {PRESET_NAMES} or a preset .yaml")
-    parser.add_argument("--teacher", choices=TEACHERS, default="wan",
-                        help="wan: Wan 2.2 from --model-dir; reference: known target motion (a test instrument)")
-    parser.add_argument("--model-dir", help="local diffusers directory with Wan 2.2 weights")
+    parser.add_argument("--preset", help=f"one of {PRESET_NAMES} or a preset .yaml (default: the teacher's own, "
+                                         f"{DEFAULT_PRESETS})")
+    parser.add_argument("--teacher", choices=TEACHERS, default="mini",
+                        help="mini: the shipped text-driven CPU prior (a fixed motion vocabulary); wan: Wan 2.2 "
+                             "from --model-dir (open vocabulary, GPU); reference: known target motion (a test "
+                             "instrument, ignores the words)")
+    parser.add_argument("--model-dir", help="wan: local diffusers directory with Wan 2.2 weights; mini: a "
+                                            "mini_prior.pt from `chord prior train` (default: the shipped one)")
     parser.add_argument("--reference-motion", help="motion.npz for --teacher reference (labels follow the "
                                                    "concatenated points of the SCENE files in order)")
     parser.add_argument("--frames", type=int, help="override the preset's frame count")
@@ -35,10 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    preset = load_preset(args.preset).replace(frames=args.frames, iterations=args.iterations, device=args.device)
+    preset = load_preset(args.preset or DEFAULT_PRESETS[args.teacher])
+    preset = preset.replace(frames=args.frames, iterations=args.iterations, device=args.device)
     if args.teacher == "reference":
         print("note: the reference teacher follows a known target motion (--reference-motion); "
               "the prompt does not drive it.")
+    elif args.teacher == "mini":
+        print("teacher: mini prior (text-driven on CPU; knows slide/push/move/pull left/right/forward/back, "
+              "lift, turn left/right, open/close the lid, and two joined by 'and')")
     bar = tqdm(total=preset.iterations, unit="it", desc="distilling")
     cancel = threading.Event()
     # Ctrl-C finishes the current iteration and keeps a checkpoint instead of losing the run

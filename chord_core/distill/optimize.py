@@ -33,7 +33,7 @@ from chord_core.distill.sds import TauSchedule, cfg_scale, sds_step
 from chord_core.errors import ChordError
 from chord_core.formats.flow import Flow
 from chord_core.motion.model import MotionConfig, SceneMotion
-from chord_core.render.cameras import Cameras, orbit_cameras
+from chord_core.render.cameras import Cameras
 from chord_core.render.renderer import flow_features, render
 from chord_core.scene.objects import Scene
 
@@ -132,10 +132,7 @@ class Distiller:
         return mid - grow * (mid - lo), mid + grow * (hi - mid)
 
     def _orbit(self, count: int, azimuth: tuple[float, float], seed: int) -> Cameras:
-        p = self.preset
-        return orbit_cameras(self.center, self.radius, count, p.width, p.height,
-                             elevation_deg=tuple(p.elevation_deg), azimuth_deg=azimuth, fov_x_deg=p.fov_deg,
-                             distance=p.radius_scale * self.radius, seed=seed)
+        return self.preset.camera_arc().sample(self.center, self.radius, count, seed, azimuth)
 
     def _camera_pool(self) -> tuple[Cameras, np.ndarray] | None:
         """``preset.camera_pool`` fixed orbit cameras and their azimuths (degrees), or None."""

@@ -19,7 +19,9 @@ from chord_core.formats.scans import Scan, load_scan
 from chord_core.scene.load import load_scene
 from chord_core.scene.objects import Scene, scene_from_scans
 
-TEACHERS = ("wan", "reference")
+TEACHERS = ("mini", "wan", "reference")
+#: The preset a teacher runs with when none is named.
+DEFAULT_PRESETS = {"mini": "mini", "wan": "cpu-test", "reference": "cpu-test"}
 
 
 @dataclass
@@ -31,7 +33,16 @@ class AnimateResult:
 
 def build_teacher(kind: str, scene: Scene | None, preset: Preset, *, model_dir: str | None = None,
                   reference_motion: str | None = None, device: str = "cpu"):
-    """The teacher for a run: Wan 2.2 from a local directory, or the reference (known motion)."""
+    """The teacher for a run: the mini prior (shipped weights, or a mini_prior.pt as model_dir),
+    Wan 2.2 from a local directory, or the reference (known motion)."""
+    if kind == "mini":
+        from chord_core.prior.clips import ClipSettings
+        from chord_core.prior.teacher import MiniTeacher
+        from chord_core.prior.weights import load_prior
+
+        teacher = MiniTeacher(load_prior(model_dir, device), device)
+        teacher.check_settings(ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object))
+        return teacher
     if kind == "reference":
         if reference_motion is None:
             raise ChordError("--teacher reference needs --reference-motion motion.npz (the known target motion)")

@@ -15,12 +15,13 @@ from pathlib import Path
 import yaml
 
 from chord_core.errors import ChordError
+from chord_core.render.cameras import CameraArc
 
 PRESET_DIRS = (
     Path(__file__).resolve().parents[2] / "config" / "presets",  # source tree / editable install
     Path(sys.prefix) / "share" / "chord_ros" / "config" / "presets",  # setup.py data_files
 )
-PRESET_NAMES = ("cpu-test", "gpu-5b", "gpu-14b")
+PRESET_NAMES = ("cpu-test", "mini", "gpu-5b", "gpu-14b")
 
 
 @dataclass
@@ -65,11 +66,13 @@ class Preset:
     cfg: list[float] = field(default_factory=lambda: [25.0, 12.0])
     sds_reduction: str = "sum"         # W-RFSDS surrogate over latent elements: sum | mean (see optimize)
     negative_prompt: str = ""
-    # cameras: orbit around the scene
+    # cameras: an arc around the operator's viewpoint (render.cameras.CameraArc); azimuth 180 =
+    # behind the robot base looking forward, where direction words mean what they say
     fov_deg: float = 50.0
-    radius_scale: float = 2.2          # camera distance / scene bounding radius
+    radius_scale: float = 2.2          # camera distance / framing radius
+    min_frame_radius: float = 0.0      # metres: framing radius = max(scene bounding radius, this)
     elevation_deg: list[float] = field(default_factory=lambda: [10.0, 40.0])
-    azimuth_deg: list[float] = field(default_factory=lambda: [-180.0, 180.0])
+    azimuth_deg: list[float] = field(default_factory=lambda: [135.0, 225.0])
     widen_azimuth: bool = False        # 3to4D: start narrow around the front view, widen to the range
     camera_pool: int = 0               # > 0: draw each batch from this many fixed orbit cameras (0: fresh ones)
     checkpoint_every: int = 100
@@ -96,6 +99,8 @@ class Preset:
         if not self.appearance_sigma >= 0:
             raise ChordError(f"preset {self.name}: appearance_sigma must be >= 0 (0 = off), "
                              f"got {self.appearance_sigma}")
+        if not self.min_frame_radius >= 0:
+            raise ChordError(f"preset {self.name}: min_frame_radius must be >= 0 metres, got {self.min_frame_radius}")
         if not self.control_scale > 0:
             raise ChordError(f"preset {self.name}: control_scale must be > 0, got {self.control_scale}")
         if not 0.0 < self.split_fraction <= 1.0:
@@ -105,6 +110,11 @@ class Preset:
         if self.device not in ("cpu", "cuda"):
             raise ChordError(f"preset {self.name}: device must be cpu or cuda, got {self.device!r}")
         return self
+
+    def camera_arc(self) -> CameraArc:
+        """The cameras every teacher's renders come from (and the mini prior was trained on)."""
+        return CameraArc(self.width, self.height, self.fov_deg, self.radius_scale, tuple(self.elevation_deg),
+                         tuple(self.azimuth_deg), self.min_frame_radius)
 
     def replace(self, **changes) -> Preset:
         """A copy with some fields changed (None values are ignored), validated."""

@@ -38,14 +38,9 @@ import torch
 from torch import Tensor
 
 from chord_core.errors import ChordError
-from chord_core.teachers.base import DEFAULT_FLOW_SHIFT, shift_from_scheduler_config
+from chord_core.teachers.base import DEFAULT_FLOW_SHIFT, shift_from_scheduler_config, shift_sigma
 
 TAU_KINDS: tuple[str, ...] = ("annealed", "weighted", "uniform")
-
-def shift_sigma(sigma: Tensor | float, shift: float) -> Tensor | float:
-    """Wan's shifted flow-matching sigma ``s*sigma / (1 + (s-1)*sigma)``; equals ``h^{-1}``."""
-    return shift * sigma / (1.0 + (shift - 1.0) * sigma)
-
 
 def tau_density(tau: Tensor | float, shift: float) -> Tensor | float:
     """Normalised training weighting ``w_hat(tau) = s / (s - (s-1)*tau)^2`` on (0, 1) (Eq. 2-3)."""

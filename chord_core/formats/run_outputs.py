@@ -13,24 +13,30 @@ from pathlib import Path
 import numpy as np
 
 
-def plot_losses(history: list[dict[str, float]], path: str | Path) -> Path:
-    """Loss curves (log scale) and τ over the iterations, one PNG."""
+def plot_losses(history: list[dict[str, float]], path: str | Path,
+                curves: tuple[str, ...] = ("sds", "temporal", "arap", "total"), lower: str = "tau",
+                x_label: str = "iteration") -> Path:
+    """Loss curves (log scale) over a lower panel (τ, or a learning rate), one PNG.
+
+    Entries without a curve's key (e.g. an occasional validation loss) are skipped for it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    its = np.arange(1, len(history) + 1)
-    fig, (ax_loss, ax_tau) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    for key in ("sds", "temporal", "arap", "total"):
-        values = np.array([h[key] for h in history])
-        ax_loss.semilogy(its, np.maximum(values, 1e-12), label=key)
+    fig, (ax_loss, ax_lower) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for key in curves:
+        points = [(i, h[key]) for i, h in enumerate(history, start=1) if key in h]
+        if points:
+            its, values = np.array(points).T
+            ax_loss.semilogy(its, np.maximum(values, 1e-12), label=key)
     ax_loss.set_ylabel("loss")
     ax_loss.legend()
-    ax_tau.plot(its, [h["tau"] for h in history], color="k")
-    ax_tau.set_ylabel("tau")
-    ax_tau.set_xlabel("iteration")
+    ax_lower.plot(np.arange(1, len(history) + 1), [h[lower] for h in history], color="k")
+    ax_lower.set_ylabel(lower)
+    ax_lower.set_xlabel(x_label)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

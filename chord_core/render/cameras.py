@@ -1,8 +1,11 @@
-"""Pinhole cameras (OpenCV convention: x right, y down, z forward) and orbit sampling.
+"""Pinhole cameras (OpenCV convention: x right, y down, z forward), orbit and operator-arc sampling.
 
 Orbit sampling draws viewpoints on a sphere around the scene; the distillation loop widens the
 azimuth range step by step (3to4D's incremental viewpoint widening), so ranges are arguments.
-World frame: z up (docs/formats.md, "Frames and units").
+World frame: the robot base frame (REP 103), x forward, y left, z up (docs/formats.md). A
+:class:`CameraArc` is the one rule for "which cameras see the scene" shared by the distillation
+loop and the mini prior's training data: an arc of azimuths around the operator's viewpoint
+(azimuth 180 deg = behind the robot base looking forward, so "left" in words is left in the image).
 """
 
 from __future__ import annotations
@@ -95,3 +98,32 @@ def orbit_cameras(center: Sequence[float], radius: float, num: int, width: int, 
     centre = torch.as_tensor(np.asarray(center, dtype=np.float32))
     eyes = centre + torch.as_tensor(offsets, dtype=torch.float32)
     return Cameras(look_at(eyes, centre), k.repeat(num, 1, 1), width, height)
+
+
+@dataclass(frozen=True)
+class CameraArc:
+    """Where the cameras of a run sit and how they frame the scene (a preset's camera settings).
+
+    The framing radius is the scene's bounding radius, at least ``min_frame_radius`` metres, so a
+    small object still has room to move inside the view; cameras stand ``radius_scale`` framing
+    radii from the centre on the elevation / azimuth ranges (degrees; azimuth 0 = on the +x side).
+    """
+
+    width: int
+    height: int
+    fov_deg: float
+    radius_scale: float
+    elevation_deg: tuple[float, float]
+    azimuth_deg: tuple[float, float]
+    min_frame_radius: float = 0.0
+
+    def frame_radius(self, radius: float) -> float:
+        return max(float(radius), self.min_frame_radius)
+
+    def sample(self, center: Sequence[float], radius: float, num: int, seed: int | None,
+               azimuth_deg: tuple[float, float] | None = None) -> Cameras:
+        """``num`` random cameras on the arc (or on the narrower ``azimuth_deg``) around the scene."""
+        framing = self.frame_radius(radius)
+        return orbit_cameras(center, framing, num, self.width, self.height, elevation_deg=tuple(self.elevation_deg),
+                             azimuth_deg=tuple(azimuth_deg or self.azimuth_deg), fov_x_deg=self.fov_deg,
+                             distance=self.radius_scale * framing, seed=seed)

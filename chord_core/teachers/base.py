@@ -27,6 +27,12 @@ from chord_core.errors import ChordError
 DEFAULT_FLOW_SHIFT = 5.0
 
 
+def shift_sigma(sigma: Tensor | float, shift: float) -> Tensor | float:
+    """Wan's shifted flow-matching sigma ``s*sigma / (1 + (s-1)*sigma)``: the training noise level
+    for ``sigma ~ U(0, 1)``; it equals the inverse CDF ``h^{-1}`` of the W-RFSDS weighting (Eq. 4)."""
+    return shift * sigma / (1.0 + (shift - 1.0) * sigma)
+
+
 def shift_from_scheduler_config(config: Mapping[str, Any]) -> float | None:
     """The flow shift a diffusers scheduler config declares, or None if it declares none.
 

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from scipy.spatial import cKDTree
 from torch import Tensor
 
 from chord_core.errors import ChordError
 from chord_core.formats.reference_motion import ReferenceMotion
-from chord_core.motion.geometry import quat_multiply, rotmat_to_quat
 from chord_core.render.cameras import Cameras
-from chord_core.render.renderer import render
 from chord_core.scene.objects import Scene
+from chord_core.scene.part_motion import PartMotionVideo
 from chord_core.teachers.base import DEFAULT_FLOW_SHIFT, Conditioning, VideoGeometry
 
 CACHE_SIZE = 256
@@ -40,21 +37,6 @@ class ReferenceConditioning(Conditioning):
     target: Tensor | None = None
 
 
-def gaussian_labels(scene: Scene, labels: np.ndarray) -> np.ndarray:
-    """Part label [N] of every scene Gaussian: that of its nearest source point in its object."""
-    counts = [len(o.source_points) for o in scene.objects]
-    if sum(counts) != len(labels):
-        raise ChordError(f"reference motion labels {len(labels)} points, the scene has {sum(counts)}; "
-                         "labels refer to the concatenated points of the scene files in order")
-    out, start = [], 0
-    for obj, count in zip(scene.objects, counts):
-        tree = cKDTree(obj.source_points)
-        nearest = tree.query(obj.gaussians.means.detach().cpu().numpy())[1]
-        out.append(labels[start:start + count][nearest])
-        start += count
-    return np.concatenate(out)
-
-
 class ReferenceTeacher:
     """Known-target teacher in pixel space (encode = identity), see the module docstring."""
 
@@ -66,15 +48,7 @@ class ReferenceTeacher:
                  flow_shift: float = DEFAULT_FLOW_SHIFT, background: tuple[float, float, float] = (1.0, 1.0, 1.0),
                  device: str | torch.device = "cpu") -> None:
         self.flow_shift = flow_shift
-        self.background = background
-        self.motion = motion.resampled(num_frames)
-        gaussians = scene.gaussians.to(device)
-        labels = torch.as_tensor(gaussian_labels(scene, self.motion.labels), device=device)
-        tf = torch.as_tensor(self.motion.transforms, dtype=torch.float32, device=device)[:, labels]  # [F,N,4,4]
-        means = torch.einsum("fnij,nj->fni", tf[..., :3, :3], gaussians.means) + tf[..., :3, 3]
-        quats = quat_multiply(rotmat_to_quat(tf[..., :3, :3]), gaussians.quats[None].expand(num_frames, -1, -1))
-        self._gaussians = gaussians
-        self._means, self._quats = means, quats  # ground truth per frame [F, N, ...]
+        self._video = PartMotionVideo(scene, motion, num_frames, background, device)  # ground truth per frame
         self._cache: dict[bytes, Tensor] = {}  # camera -> its target video [3, F, H, W]
         self.prompt = ""
 
@@ -99,27 +73,18 @@ class ReferenceTeacher:
         keys = [_camera_key(cameras[i]) for i in range(len(cameras))]
         missing = [i for i, key in enumerate(keys) if key not in self._cache]
         if missing:
-            rendered = self._render_targets(cameras[torch.as_tensor(missing)])
+            rendered = self._video.render(cameras[torch.as_tensor(missing)])
             if len(self._cache) + len(missing) > CACHE_SIZE:
                 self._cache.clear()
             for i, video in zip(missing, rendered):
                 self._cache[keys[i]] = video
         return torch.stack([self._cache[key] for key in keys])
 
-    def _render_targets(self, cameras: Cameras) -> Tensor:
-        frames = self._means.shape[0]
-        batch = len(cameras)
-        cams = Cameras(cameras.viewmats.repeat_interleave(frames, 0), cameras.Ks.repeat_interleave(frames, 0),
-                       cameras.width, cameras.height)
-        g = self._gaussians.replace(means=self._means.repeat(batch, 1, 1), quats=self._quats.repeat(batch, 1, 1))
-        rgb = render(g, cams, background=self.background).rgb  # [B*F, H, W, 3]
-        return rgb.reshape(batch, frames, cameras.height, cameras.width, 3).permute(0, 4, 1, 2, 3)
-
     def condition(self, first_frame: Tensor, num_frames: int, cameras: Cameras | None = None) -> ReferenceConditioning:
         if cameras is None:
             raise ChordError("the reference teacher needs the sampled cameras to render its target")
-        if num_frames != self._means.shape[0]:
-            raise ChordError(f"reference teacher built for {self._means.shape[0]} frames, asked for {num_frames}")
+        if num_frames != self._video.num_frames:
+            raise ChordError(f"reference teacher built for {self._video.num_frames} frames, asked for {num_frames}")
         return ReferenceConditioning(target=self.target_video(cameras))
 
     def velocity(self, z_tau: Tensor, tau: float, cond: ReferenceConditioning, guidance_scale: float) -> Tensor:

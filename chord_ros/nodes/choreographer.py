@@ -6,13 +6,19 @@ ObjectFlow (also published on /chord/flow for the planner and the recorder).
 
 Policies (README "Nodes"):
 * one goal at a time: a goal arriving while another runs is rejected; cancel the running one first;
-* an invalid goal (empty prompt or cloud, NaN points, names not matching clouds) is accepted and
-  aborted at once with `success=false` and the reason in `message`, so the client learns why;
+* an invalid goal (empty prompt or cloud, NaN points, names not matching clouds; with the mini
+  teacher a command without any word of its motion vocabulary) is accepted and aborted at once
+  with `success=false` and the reason in `message`, so the client learns why;
 * cancel: the loop stops at its next iteration and writes its checkpoint; the goal is reported
   cancelled within `cancel_wait` s even when an iteration takes longer (a GPU iteration can take
   ~36 s), and the node accepts new goals once the worker has stopped.
 
-It runs wherever the GPU is: on the robot's computer or an offboard machine on the same
+Teachers: mini (default) is the shipped text-driven prior, on CPU, with a fixed motion vocabulary;
+wan is Wan 2.2 from local weights (open vocabulary, GPU); reference follows a known target motion
+and ignores the words (a measurable test instrument). A learned teacher (mini, wan) is loaded at
+the first goal and kept for the next ones.
+
+With Wan it runs wherever the GPU is: on the robot's computer or an offboard machine on the same
 ROS_DOMAIN_ID; clouds and flows travel inside the action messages, so nothing else is shared.
 """
 
@@ -28,17 +34,25 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
+from chord_core.distill.pipeline import DEFAULT_PRESETS
 from chord_core.distill.presets import load_preset
 from chord_core.errors import ChordError
 from chord_core.formats.scans import Scan, validate_scan_arrays
+from chord_core.prior.vocabulary import check_command, tokenize
 from chord_msgs.action import Choreograph
 from chord_msgs.msg import ObjectFlow
 from chord_ros import names
 from chord_ros.convert import cloud_to_numpy, flow_to_msg
+from chord_ros.graph import MINI_VOCABULARY, TEACHERS
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
 
-TEACHERS = ("reference", "wan")
+#: What the startup log and results say about each teacher.
+TEACHER_NOTES = {
+    "mini": f" (text-driven on CPU with a fixed vocabulary: it understands {MINI_VOCABULARY})",
+    "wan": " (Wan 2.2: text-driven, open vocabulary)",
+    "reference": " (reference teacher: follows the known target motion, not the prompt)",
+}
 
 
 def goal_scans(goal: Choreograph.Goal) -> list[Scan]:
@@ -96,12 +110,16 @@ class Choreographer(Node):
         super().__init__("choreographer")
         self.action_name = declare(self, "action_name", names.CHOREOGRAPH_ACTION, "Choreograph action to serve")
         self.flow_topic = declare(self, "flow_topic", names.FLOW_TOPIC, "where every distilled ObjectFlow is published")
-        self.preset = declare(self, "preset", "cpu-test",
-                              "default preset (cpu-test | gpu-5b | gpu-14b | a .yaml); a goal may name another")
-        self.teacher = declare(self, "teacher", "reference",
-                               "wan: Wan 2.2 from model_dir; reference: the known target motion in "
-                               "reference_motion (a test instrument, not text-driven)")
-        self.model_dir = declare(self, "model_dir", "", "local diffusers Wan 2.2 directory (teacher wan)")
+        self.teacher = declare(self, "teacher", "mini",
+                               "mini: the shipped text-driven prior on CPU (a fixed motion vocabulary); "
+                               "wan: Wan 2.2 from model_dir (open vocabulary, GPU); reference: the known target "
+                               "motion in reference_motion (a measurable test instrument that ignores the words)")
+        self.preset = declare(self, "preset", "",
+                              "default preset (mini | cpu-test | gpu-5b | gpu-14b | a .yaml); empty = the "
+                              "teacher's own (mini: mini; wan, reference: cpu-test); a goal may name another")
+        self.model_dir = declare(self, "model_dir", "",
+                                 "teacher wan: local diffusers Wan 2.2 directory; teacher mini: a mini_prior.pt "
+                                 "from `chord prior train` (empty = the shipped weights)")
         self.reference_motion = declare(self, "reference_motion", "",
                                         "motion.npz for teacher reference; labels follow the goal's clouds in order")
         self.device = declare(self, "device", "", "cpu | cuda; empty = the preset's device")
@@ -115,24 +133,33 @@ class Choreographer(Node):
                                    "render views.mp4 of each run for people (CPU: tens of seconds per run)")
         self._validate()
         self._busy = threading.Lock()
-        self._wan_teachers: dict[tuple[str, str], object] = {}  # one at a time: GPU memory holds one model
+        self._teachers: dict[tuple, object] = {}  # the loaded mini or Wan teacher; one at a time (memory)
         self._flow_pub = self.create_publisher(ObjectFlow, self.flow_topic, latched_qos())
         self._server = ActionServer(self, Choreograph, self.action_name, execute_callback=self._execute,
                                     goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
                                     callback_group=ReentrantCallbackGroup())
-        note = (" (reference teacher: follows the known target motion, not the prompt)"
-                if self.teacher == "reference" else "")
-        self.get_logger().info(f"serving {self.action_name}: preset {self.preset}, teacher {self.teacher}{note}")
+        self.get_logger().info(f"serving {self.action_name}: teacher {self.teacher}{TEACHER_NOTES[self.teacher]}, "
+                               f"preset {self.preset}")
+        if self.teacher == "mini" and not self.model_dir:
+            from chord_core.prior.weights import SHIPPED_WEIGHTS
+
+            if not SHIPPED_WEIGHTS.is_file():  # goals abort with the same advice until they exist
+                self.get_logger().warning(f"the shipped mini prior weights {SHIPPED_WEIGHTS} are missing; rebuild "
+                                          "them with `chord prior train` or pass model_dir:=PATH/mini_prior.pt")
 
     def _validate(self) -> None:
         if self.teacher not in TEACHERS:
             raise ChordError(f"teacher must be one of {TEACHERS}, got '{self.teacher}'")
+        self.preset = self.preset or DEFAULT_PRESETS[self.teacher]
         if self.teacher == "reference" and not Path(self.reference_motion).is_file():
             raise ChordError(f"teacher 'reference' needs reference_motion, a motion.npz file; "
                              f"'{self.reference_motion}' does not exist")
         if self.teacher == "wan" and not Path(self.model_dir).is_dir():
             raise ChordError(f"teacher 'wan' needs model_dir, a local Wan 2.2 directory; "
                              f"'{self.model_dir}' does not exist (see docs/teachers.md)")
+        if self.teacher == "mini" and self.model_dir and not Path(self.model_dir).is_file():
+            raise ChordError(f"teacher 'mini' takes as model_dir a mini_prior.pt file (empty = the shipped "
+                             f"weights); '{self.model_dir}' does not exist")
         if self.device not in ("", "cpu", "cuda"):
             raise ChordError(f"device must be cpu, cuda or empty, got '{self.device}'")
         if self.feedback_rate < 1.0:
@@ -155,6 +182,9 @@ class Choreographer(Node):
         goal = goal_handle.request
         try:
             scans = goal_scans(goal)
+            if self.teacher == "mini":  # before any work: the prior only knows its motion words
+                check_command(goal.prompt)
+                tokenize(goal.prompt)
             preset = load_preset(goal.preset or self.preset).replace(
                 frames=goal.frames or None, iterations=goal.iterations or None, device=self.device or None)
         except ChordError as error:
@@ -184,6 +214,8 @@ class Choreographer(Node):
                    f"outputs in {out_dir}")
         if self.teacher == "reference":
             message += " (reference teacher: the known target motion, not text-driven)"
+        elif self.teacher == "mini":
+            message += " (mini teacher: text-driven, fixed motion vocabulary)"
         goal_handle.succeed()
         self.get_logger().info(message)
         return Choreograph.Result(success=True, message=message, flow=flow_msg)
@@ -201,21 +233,34 @@ class Choreographer(Node):
         self.get_logger().info(message)
         return Choreograph.Result(success=False, message=message)
 
-    def _wan_teacher(self, preset, state: RunState):
-        """The Wan teacher for this preset and device, loaded on first use and kept for later goals
-        (loading A14B weights takes minutes); None for the reference teacher, which is per scene."""
-        if self.teacher != "wan":
+    def _loaded_teacher(self, preset, state: RunState):
+        """The mini or Wan teacher for this preset and device, loaded on first use and kept for later
+        goals (loading A14B weights takes minutes); None for the reference teacher, which is per scene.
+        Neither depends on the scene. A reused mini teacher is checked against each goal's preset (its
+        renders must be those the prior was trained on)."""
+        if self.teacher == "reference":
             return None
         from chord_core.distill.pipeline import build_teacher
 
-        key = (preset.teacher, preset.device)
-        if key not in self._wan_teachers:
+        key = (self.teacher, preset.teacher if self.teacher == "wan" else "", preset.device)
+        if key not in self._teachers:
             with state.lock:
                 state.feedback.phase = "loading teacher"
-            self.get_logger().info(f"loading the Wan teacher from {self.model_dir} ({preset.teacher}, {preset.device})")
-            self._wan_teachers = {key: build_teacher("wan", None, preset, model_dir=self.model_dir,
-                                                         device=preset.device)}
-        return self._wan_teachers[key]
+            if self.teacher == "wan":
+                self.get_logger().info(f"loading the Wan teacher from {self.model_dir} "
+                                       f"({preset.teacher}, {preset.device})")
+            else:
+                self.get_logger().info(f"loading the mini teacher from {self.model_dir or 'the shipped weights'} "
+                                       f"({preset.device})")
+            self._teachers = {}  # free the previous model first
+            self._teachers[key] = build_teacher(self.teacher, None, preset, model_dir=self.model_dir or None,
+                                                device=preset.device)
+        teacher = self._teachers[key]
+        if self.teacher == "mini":
+            from chord_core.prior.clips import ClipSettings
+
+            teacher.check_settings(ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object))
+        return teacher
 
     def _work(self, goal, scans: list[Scan], preset, out_dir: Path, state: RunState) -> None:
         """Worker thread: the whole pipeline; releases the one-goal lock however it ends."""
@@ -225,7 +270,7 @@ class Choreographer(Node):
             state.result = animate(goal.prompt, out_dir, preset, scans=scans, teacher_kind=self.teacher,
                                    model_dir=self.model_dir or None, reference_motion=self.reference_motion or None,
                                    seed=int(goal.seed), progress=state.report, cancel=state.cancel,
-                                   write_views=self.write_views, teacher=self._wan_teacher(preset, state))
+                                   write_views=self.write_views, teacher=self._loaded_teacher(preset, state))
         except ChordError as error:
             state.error = str(error)
         except Exception as error:  # keep serving; the traceback goes to the log for the engineer

@@ -1,0 +1,305 @@
+"""`chord bench text`: does the text-driven (mini prior) path move unseen objects the way it is told?
+
+Objects never seen in training (new shapes -- a T, a step block, a standing book --, colours from
+the hue band training leaves out, positions outside the training workspace) get seven commands
+each: left, right, forward, back, lift, turn left, turn clockwise. For each (command, object):
+
+* the **distilled flow** (`chord animate` with the mini teacher and preset): the object's rigid
+  fit from first to last frame (Kabsch) gives a translation and a yaw;
+* the **prior's own samples** (`prior.sampling`, several views on the preset's arc): the 3D
+  translation is solved from the silhouette centroids in all views (least squares through the
+  cameras' projections) and the yaw by a photometric 1-D search with our renderer.
+
+Scores (REP 103, x forward, y left, z up): direction correct = the dominant translation axis and
+sign are the commanded ones (turns: the yaw has the commanded sign and is the dominant change);
+magnitude in cm or degrees; off-axis = translation off the commanded axis / along it; seconds.
+Targets (issue #12): translation >= 2.5 cm with off-axis < 60 %; turn >= 15 deg with < 3 cm
+translation. ``--ablations N`` reruns the distillation on N pairs with uniform τ, constant CFG (the
+start value) and without the fine layer, against the preset (annealed τ, CFG decaying).
+"""
+
+from __future__ import annotations
+
+import argparse
+import colorsys
+import resource
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+HELP = "text-driven motion with the mini prior on unseen objects: direction, magnitude, off-axis, seconds"
+COMMANDS = (
+    ("slide the {o} to the left", ("y", +1)),
+    ("push the {o} to the right", ("y", -1)),
+    ("push the {o} forward", ("x", +1)),
+    ("pull the {o} back", ("x", -1)),
+    ("lift the {o}", ("z", +1)),
+    ("turn the {o} left", ("yaw", +1)),
+    ("rotate the {o} clockwise", ("yaw", -1)),
+)
+AXES = {"x": 0, "y": 1, "z": 2}
+MIN_TRANSLATION_M, MAX_OFF_AXIS = 0.025, 0.6
+MIN_TURN_DEG, MAX_TURN_TRANSLATION_M = 15.0, 0.03
+ABLATIONS = {
+    "preset (annealed tau, CFG decaying)": {},
+    "uniform tau": {"tau_schedule": "uniform"},
+    "constant CFG": {"cfg": "constant"},
+    "no fine layer": {"use_fine": False},
+}
+
+
+@dataclass
+class Outcome:
+    """A measured rigid motion and how it scores against the command."""
+
+    translation: np.ndarray  # metres, world
+    yaw_deg: float
+    correct: bool
+    magnitude: float         # cm (translations) or degrees (turns)
+    off_axis: float          # fraction (translations) or cm of translation (turns)
+    meets_target: bool
+    seconds: float
+
+
+def score(translation: np.ndarray, yaw_deg: float, expected: tuple[str, int], seconds: float) -> Outcome:
+    """Direction, magnitude and off-axis motion of a rigid motion against the commanded one."""
+    kind, sign = expected
+    t = np.asarray(translation, float)
+    if kind == "yaw":
+        moved = float(np.linalg.norm(t))
+        # a turn is correct when its yaw has the commanded sign and dominates (15 deg ~ 2.6 cm at 10 cm)
+        correct = np.sign(yaw_deg) == sign and abs(yaw_deg) / 15.0 >= moved / 0.026
+        meets = correct and abs(yaw_deg) >= MIN_TURN_DEG and moved < MAX_TURN_TRANSLATION_M
+        return Outcome(t, yaw_deg, bool(correct), abs(yaw_deg), 100 * moved, bool(meets), seconds)
+    axis = AXES[kind]
+    along = float(t[axis]) * sign
+    off = float(np.linalg.norm(np.delete(t, axis)))
+    correct = int(np.argmax(np.abs(t))) == axis and along > 0
+    off_axis = off / along if along > 0 else float("inf")
+    meets = correct and along >= MIN_TRANSLATION_M and off_axis < MAX_OFF_AXIS
+    return Outcome(t, yaw_deg, bool(correct), 100 * along, off_axis, bool(meets), seconds)
+
+
+def rigid_motion_of_flow(flow) -> tuple[np.ndarray, float]:
+    """Translation of the centroid and yaw (degrees) of the flow's best rigid fit, first to last frame."""
+    from chord_core.robot.rigid_fit import kabsch
+
+    start, end = flow.trajectories[0].astype(float), flow.trajectories[-1].astype(float)
+    transform = kabsch(start, end)
+    centre = start.mean(0)
+    moved = transform[:3, :3] @ centre + transform[:3, 3] - centre
+    return moved, float(np.degrees(np.arctan2(transform[1, 0], transform[0, 0])))
+
+
+# ----------------------------------------------------------------------------- unseen objects
+def _held_out_colour(hue: float) -> tuple[float, float, float]:
+    return colorsys.hsv_to_rgb(hue, 0.8, 0.8)
+
+
+def unseen_objects(points: int = 3000, seed: int = 7) -> list[tuple[str, object]]:
+    """(name for the command, Scan) of the benchmark's objects, none of them like a training one."""
+    from chord_core.formats.scans import Scan
+    from chord_core.prior.clips import place_object
+    from chord_core.scene.procedural import box_faces, sample_faces, texture
+
+    rng = np.random.default_rng(seed)
+    shapes = {
+        # a flat T: bar along y at the front, stem toward -x
+        "tee": (box_faces((0.03, 0, 0.015), (0.04, 0.15, 0.03), skip=("-z",))
+                + box_faces((-0.035, 0, 0.015), (0.09, 0.04, 0.03), skip=("-z",)), 0.50, (0.40, 0.18), 0.5),
+        # a step: a tall and a low block side by side
+        "step": (box_faces((0.0, 0.03, 0.04), (0.06, 0.06, 0.08), skip=("-z",))
+                 + box_faces((0.0, -0.03, 0.02), (0.06, 0.06, 0.04), skip=("-z",)), 0.46, (0.70, -0.05), -0.35),
+        # a book standing on its edge, 18 cm tall
+        "book": (box_faces((0, 0, 0.09), (0.12, 0.03, 0.18), skip=("-z",)), 0.54, (0.30, -0.20), 0.3),
+    }
+    out = []
+    for name, (faces, hue, position, yaw) in shapes.items():
+        pts = sample_faces(faces, points, rng)
+        colours = texture(pts, _held_out_colour(hue), 0.035)
+        placed = place_object(pts, np.zeros(points, np.int32), colours, name, yaw, position)
+        out.append((name, Scan(name, placed.points, placed.colors)))
+    return out
+
+
+# ----------------------------------------------------------------------------- prior samples
+def estimate_rigid_motion(scene, cameras, first, last) -> tuple[np.ndarray, float]:
+    """Translation (m) and yaw (deg) of a single object between first and last frames [V, 3, H, W].
+
+    The translation solves the silhouette centroids' displacements in every view through the
+    cameras' projections (least squares); the yaw is a 1-D photometric search (every 5 deg in
+    ±90 deg) rendering the scene turned about its centre with that translation.
+    """
+    import torch
+    from scipy.optimize import least_squares
+
+    from chord_core.render.renderer import render
+
+    def centroid(images: np.ndarray) -> np.ndarray:
+        weight = np.clip(1.0 - images.min(1), 0.0, 1.0) ** 2  # how far from the white background
+        weight = weight * (weight > 0.1)
+        ys, xs = np.mgrid[: images.shape[2], : images.shape[3]]
+        total = weight.sum((1, 2)) + 1e-9
+        return np.stack([(weight * xs).sum((1, 2)) / total, (weight * ys).sum((1, 2)) / total], 1)
+
+    first, last = np.asarray(first, float), np.asarray(last, float)
+    shift = centroid(last) - centroid(first)
+    view, ks = cameras.viewmats.numpy().astype(float), cameras.Ks.numpy().astype(float)
+    centre = np.asarray(scene.bounding_sphere()[0], float)
+
+    def project(point: np.ndarray) -> np.ndarray:
+        cam = np.einsum("vij,j->vi", view[:, :3, :3], point) + view[:, :3, 3]
+        pix = np.einsum("vij,vj->vi", ks, cam)
+        return pix[:, :2] / pix[:, 2:]
+
+    base = project(centre)
+    translation = least_squares(lambda t: (project(centre + t) - base - shift).ravel(), np.zeros(3)).x
+    gaussians = scene.gaussians
+    pivot = torch.as_tensor(centre, dtype=torch.float32)
+    target = torch.as_tensor(last, dtype=torch.float32).permute(0, 2, 3, 1)
+    errors = []
+    yaws = np.radians(np.arange(-90, 91, 5))
+    for yaw in yaws:
+        c, s = np.cos(yaw), np.sin(yaw)
+        rot = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float32)
+        moved = (gaussians.means - pivot) @ rot.T + pivot + torch.as_tensor(translation, dtype=torch.float32)
+        with torch.no_grad():
+            errors.append(float((render(gaussians.replace(means=moved), cameras).rgb - target).pow(2).mean()))
+    return translation, float(np.degrees(yaws[int(np.argmin(errors))]))
+
+
+def prior_sample_motion(prior, scene, prompt: str, views: int, seed: int, guidance: float,
+                        steps: int) -> tuple[np.ndarray, float]:
+    """Translation and yaw of the object in videos the prior samples from the preset's arc."""
+    import torch
+
+    from chord_core.prior.sampling import first_frames, sample_videos
+
+    cameras, first = first_frames(prior, scene, views, seed)
+    generator = torch.Generator().manual_seed(seed)
+    videos = sample_videos(prior, first, prompt, steps=steps, guidance=guidance, generator=generator)
+    return estimate_rigid_motion(scene, cameras, first.numpy(), videos[:, :, -1].numpy())
+
+
+# ----------------------------------------------------------------------------- the benchmark
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", help="a mini_prior.pt (default: the shipped weights)")
+    parser.add_argument("--preset", default="mini")
+    parser.add_argument("--iterations", type=int, help="override the preset's iterations")
+    parser.add_argument("--pairs", type=int, default=len(COMMANDS) * 3, help="how many (command, object) pairs")
+    parser.add_argument("--no-distill", action="store_true", help="score only the prior's own samples")
+    parser.add_argument("--views", type=int, default=4, help="views per prior sample")
+    parser.add_argument("--sample-steps", type=int, default=30)
+    parser.add_argument("--sample-guidance", type=float, default=5.0)
+    parser.add_argument("--ablations", type=int, default=0, metavar="N",
+                        help="rerun N pairs spread over the list with uniform tau, constant CFG and no fine layer")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _distil(prompt: str, scan, preset, weights, seed: int):
+    from chord_core.distill.pipeline import animate
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        result = animate(prompt, out, preset, scans=[scan], teacher_kind="mini", model_dir=weights, seed=seed,
+                         write_views=False)
+    return result.flow, time.perf_counter() - start
+
+
+def _row(name: str, prompt: str, expected, outcome: Outcome | None) -> str:
+    if outcome is None:
+        return "      -          -        -      -  "
+    unit = "deg" if expected[0] == "yaw" else "cm"
+    off = f"{outcome.off_axis:5.1f}cm" if expected[0] == "yaw" else f"{100 * min(outcome.off_axis, 9.99):5.0f} %"
+    return (f"{'yes' if outcome.correct else 'NO':>5} {outcome.magnitude:6.1f} {unit:<3} {off:>8} "
+            f"{'ok' if outcome.meets_target else 'miss':>4} {outcome.seconds:6.1f}")
+
+
+def _summary(label: str, outcomes: list[tuple[tuple[str, int], Outcome]]) -> str:
+    if not outcomes:
+        return f"{label}: none"
+    correct = np.mean([o.correct for _, o in outcomes])
+    trans = [o for e, o in outcomes if e[0] != "yaw"]
+    turns = [o for e, o in outcomes if e[0] == "yaw"]
+    parts = [f"{label}: direction correct {100 * correct:.0f}% ({sum(o.correct for _, o in outcomes)}/{len(outcomes)})"]
+    if trans:
+        parts.append(f"translations meeting >=2.5 cm & off-axis<60%: {sum(o.meets_target for o in trans)}/{len(trans)}"
+                     f" (median {np.median([o.magnitude for o in trans]):.1f} cm)")
+    if turns:
+        parts.append(f"turns meeting >=15 deg & <3 cm: {sum(o.meets_target for o in turns)}/{len(turns)}"
+                     f" (median {np.median([o.magnitude for o in turns]):.0f} deg)")
+    parts.append(f"mean {np.mean([o.seconds for _, o in outcomes]):.1f} s")
+    return "; ".join(parts)
+
+
+def guided_velocity_ms(prior, preset, repeats: int = 10) -> float:
+    """Milliseconds per guided velocity (both CFG branches) at the preset's batch and size."""
+    import torch
+
+    from chord_core.prior.vocabulary import tokenize
+
+    z = torch.randn(preset.batch_cameras, 3, preset.frames, preset.height, preset.width)
+    first = torch.rand(preset.batch_cameras, 3, preset.height, preset.width)
+    tokens = torch.as_tensor(tokenize("slide the block to the left"))[None].expand(preset.batch_cameras, -1)
+    with torch.no_grad():
+        prior.net.guided(z, 0.5, first, tokens, 7.0)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            prior.net.guided(z, 0.5, first, tokens, 7.0)
+    return 1000 * (time.perf_counter() - start) / repeats
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from chord_core.distill.presets import load_preset
+    from chord_core.prior.weights import load_prior
+    from chord_core.scene.objects import scene_from_scans
+
+    preset = load_preset(args.preset).replace(iterations=args.iterations)
+    prior = load_prior(args.weights)
+    every_pair = [(name, scan, template.format(o=name), expected) for name, scan in unseen_objects()
+                  for template, expected in COMMANDS]
+    pairs = every_pair[: args.pairs]
+    print(f"mini prior {prior.path} ({prior.training.get('steps')} steps); preset {preset.name}: "
+          f"{preset.iterations} iterations, CFG {preset.cfg}, {preset.width}x{preset.height}x{preset.frames}")
+    print(f"guided velocity (both CFG branches, batch {preset.batch_cameras}): "
+          f"{guided_velocity_ms(prior, preset):.0f} ms")
+    print(f"{'object':<6} {'command':<30} | {'distilled flow':^38} | {'prior samples':^38}")
+    print(f"{'':<6} {'':<30} | {'dir':>5} {'size':>10} {'off-axis':>8} {'tgt':>4} {'s':>6} "
+          f"| {'dir':>5} {'size':>10} {'off-axis':>8} {'tgt':>4} {'s':>6}")
+    distilled, sampled = [], []
+    torch.manual_seed(args.seed)
+    for name, scan, prompt, expected in pairs:
+        d = None
+        if not args.no_distill:
+            flow, seconds = _distil(prompt, scan, preset, args.weights, args.seed)
+            d = score(*rigid_motion_of_flow(flow), expected, seconds)
+            distilled.append((expected, d))
+        start = time.perf_counter()
+        scene = scene_from_scans([scan], prior.settings.gaussians_per_object)
+        translation, yaw = prior_sample_motion(prior, scene, prompt, args.views, args.seed, args.sample_guidance,
+                                               args.sample_steps)
+        s = score(translation, yaw, expected, time.perf_counter() - start)
+        sampled.append((expected, s))
+        print(f"{name:<6} {prompt:<30} | {_row(name, prompt, expected, d)} | {_row(name, prompt, expected, s)}",
+              flush=True)
+    print(_summary("distilled flows", distilled))
+    print(_summary("prior samples", sampled))
+    print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if args.ablations:
+        chosen = every_pair[:: max(1, len(every_pair) // args.ablations)][: args.ablations]
+        print(f"\nablations on {len(chosen)} pairs (distilled flows): "
+              + ", ".join(f"{prompt!r}" for _, _, prompt, _ in chosen))
+        for label, change in ABLATIONS.items():
+            if change.get("cfg") == "constant":
+                change = {"cfg": [preset.cfg[0], preset.cfg[0]]}
+            variant = preset.replace(**change)
+            outcomes = []
+            for _name, scan, prompt, expected in chosen:
+                flow, seconds = _distil(prompt, scan, variant, args.weights, args.seed)
+                outcomes.append((expected, score(*rigid_motion_of_flow(flow), expected, seconds)))
+            print(_summary(label, outcomes))
+    return 0

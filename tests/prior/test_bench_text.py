@@ -1,0 +1,66 @@
+"""`chord bench text` measures motion honestly: its estimators recover known motions."""
+
+import colorsys
+
+import numpy as np
+import pytest
+
+from chord_core.bench.text import estimate_rigid_motion, rigid_motion_of_flow, score, unseen_objects
+from chord_core.distill.presets import load_preset
+from chord_core.formats.flow import Flow
+from chord_core.formats.reference_motion import ReferenceMotion
+from chord_core.prior.vocabulary import check_command
+from chord_core.scene.objects import scene_from_scans
+from chord_core.scene.part_motion import PartMotionVideo
+from chord_core.scene.scenarios import rigid_track
+
+
+@pytest.mark.parametrize("translation,yaw_deg", [((0.0, 0.06, 0.0), 0.0), ((0.05, 0.0, 0.0), 0.0),
+                                                 ((0.0, 0.0, 0.07), 0.0), ((0.0, 0.0, 0.0), 40.0),
+                                                 ((0.0, -0.05, 0.0), -30.0)])
+def test_video_estimator_recovers_a_known_rigid_motion(translation, yaw_deg):
+    preset = load_preset("mini")
+    name, scan = unseen_objects(points=1500)[0]
+    scene = scene_from_scans([scan], preset.gaussians_per_object)
+    centre, radius = scene.bounding_sphere()
+    track = rigid_track(preset.frames, [0, 0, np.radians(yaw_deg)], translation, centre)
+    motion = ReferenceMotion(np.zeros(len(scan.points), np.int32), track[:, None])
+    cameras = preset.camera_arc().sample(centre, radius, 4, seed=3)
+    video = PartMotionVideo(scene, motion, preset.frames).render(cameras)
+    moved, yaw = estimate_rigid_motion(scene, cameras, video[:, :, 0].numpy(), video[:, :, -1].numpy())
+    assert np.linalg.norm(moved - np.asarray(translation)) < 0.015, moved
+    assert abs(yaw - yaw_deg) <= 10, yaw
+
+
+def test_flow_motion_is_the_rigid_fit():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-0.05, 0.05, (200, 3)) + [0.5, 0.0, 0.05]
+    track = rigid_track(5, [0, 0, np.radians(-25)], [0.0, 0.04, 0.0], points.mean(0))
+    traj = np.einsum("tij,nj->tni", track[:, :3, :3], points) + track[:, None, :3, 3]
+    moved, yaw = rigid_motion_of_flow(Flow(traj.astype(np.float32), np.zeros(200, np.int32), 4.0))
+    np.testing.assert_allclose(moved, [0, 0.04, 0], atol=1e-5)
+    assert yaw == pytest.approx(-25, abs=1e-3)
+
+
+def test_scores_follow_the_targets():
+    assert score(np.array([0.0, 0.04, 0.005]), 0.0, ("y", 1), 1.0).meets_target
+    wrong_sign = score(np.array([0.0, -0.04, 0.0]), 0.0, ("y", 1), 1.0)
+    assert not wrong_sign.correct and not wrong_sign.meets_target
+    too_small = score(np.array([0.0, 0.02, 0.0]), 0.0, ("y", 1), 1.0)
+    assert too_small.correct and not too_small.meets_target
+    off_axis = score(np.array([0.03, 0.04, 0.0]), 0.0, ("y", 1), 1.0)
+    assert off_axis.correct and not off_axis.meets_target  # 75 % off-axis
+    assert score(np.array([0.0, 0.01, 0.0]), 30.0, ("yaw", 1), 1.0).meets_target
+    assert not score(np.array([0.0, 0.05, 0.0]), 20.0, ("yaw", 1), 1.0).meets_target  # moved too far
+    assert not score(np.array([0.0, 0.0, 0.0]), -30.0, ("yaw", 1), 1.0).correct
+
+
+def test_the_benchmark_commands_are_understood_and_its_objects_unseen():
+    from chord_core.bench.text import COMMANDS
+    from chord_core.prior.clips import HELD_OUT_HUES
+
+    for template, _ in COMMANDS:
+        check_command(template.format(o="tee"))
+    for _, scan in unseen_objects(points=500):
+        hue = colorsys.rgb_to_hsv(*np.median(scan.colors, 0))[0]
+        assert HELD_OUT_HUES[0] <= hue <= HELD_OUT_HUES[1]

@@ -1,0 +1,78 @@
+"""The mini teacher behind the Teacher interface: CFG, conditioning, refusals, preset checks."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from chord_core.distill.presets import load_preset
+from chord_core.errors import ChordError
+from chord_core.prior.clips import ClipSettings
+from chord_core.prior.model import MiniPriorNet, PriorConfig
+from chord_core.prior.teacher import MiniTeacher
+from chord_core.prior.vocabulary import CLS, PAD, tokenize
+from chord_core.prior.weights import LoadedPrior
+from chord_core.teachers.base import Teacher
+
+TINY = PriorConfig(channels=(16, 32), blocks_per_level=1, text_width=32, text_layers=1, embedding=64)
+
+
+def _random_output_layer(net: MiniPriorNet) -> MiniPriorNet:
+    # the output layer starts at zero; give it weights so the branches differ
+    torch.nn.init.normal_(net.out.weight, std=0.1)
+    for block in net.modules():
+        if hasattr(block, "temporal"):
+            torch.nn.init.normal_(block.temporal.weight, std=0.05)
+    return net.eval()
+
+
+@pytest.fixture
+def teacher():
+    torch.manual_seed(0)
+    preset = load_preset("mini")
+    settings = ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object)
+    prior = LoadedPrior(_random_output_layer(MiniPriorNet(TINY)), settings, 5.0, {}, Path("test.pt"))
+    return MiniTeacher(prior)
+
+
+def test_it_is_a_teacher(teacher):
+    assert isinstance(teacher, Teacher) and not teacher.is_reference and teacher.flow_shift == 5.0
+
+
+def test_guidance_is_uncond_plus_scale_times_difference(teacher):
+    gen = torch.Generator().manual_seed(2)
+    video = torch.rand(2, 3, 9, 32, 32, generator=gen)
+    teacher.set_prompt("slide the block to the left")
+    cond = teacher.condition(video[:, :, 0], 9)
+    z = teacher.encode(video)
+    v = teacher.velocity(z, 0.6, cond, guidance_scale=7.0)
+    tokens = torch.as_tensor(tokenize("slide the block to the left"))[None].expand(2, -1)
+    empty = torch.full_like(tokens, PAD)
+    empty[:, 0] = CLS
+    tau = torch.full((2,), 0.6)
+    with torch.no_grad():
+        v_c = teacher.net(z, tau, video[:, :, 0] * 2 - 1, tokens)
+        v_u = teacher.net(z, tau, video[:, :, 0] * 2 - 1, empty)
+    torch.testing.assert_close(v, v_u + 7.0 * (v_c - v_u), rtol=1e-4, atol=1e-5)
+    assert (v_c - v_u).abs().max() > 1e-4  # the text changes the prediction
+
+
+def test_encode_maps_renders_to_the_prior_range(teacher):
+    video = torch.tensor([0.0, 0.5, 1.0]).reshape(1, 3, 1, 1, 1).expand(1, 3, 9, 32, 32)
+    z = teacher.encode(video)
+    assert z.min() == -1 and z.max() == 1 and teacher.latent_shape(1, 9, 32, 32) == tuple(z.shape)
+
+
+def test_unknown_commands_are_refused(teacher):
+    with pytest.raises(ChordError, match="does not understand"):
+        teacher.set_prompt("make the block dance")
+
+
+def test_a_preset_that_renders_differently_is_refused(teacher):
+    other = load_preset("cpu-test")
+    with pytest.raises(ChordError, match=r"width 64 \(trained: 32\)"):
+        teacher.check_settings(ClipSettings(other.camera_arc(), other.frames, other.gaussians_per_object))
+    mini = load_preset("mini")
+    teacher.check_settings(ClipSettings(mini.camera_arc(), mini.frames, mini.gaussians_per_object))
+    with pytest.raises(ChordError, match="9-frame"):
+        teacher.condition(torch.rand(1, 3, 32, 32), 5)

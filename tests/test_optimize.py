@@ -199,7 +199,7 @@ def test_camera_pool_batches_come_from_the_pool_and_targets_are_cached(box):
     cams = distiller.cameras(0)
     cached = teacher.target_video(cams)
     assert len(teacher._cache) >= len(cams)
-    fresh = teacher._render_targets(cams)
+    fresh = teacher._video.render(cams)
     torch.testing.assert_close(cached, fresh)
     assert torch.equal(teacher.target_video(cams), cached)
 
@@ -267,3 +267,17 @@ def test_bench_step_prints_phases(capsys):
     out = capsys.readouterr().out
     for phase in ("render (fwd)", "VAE encode fwd", "VAE encode bwd", "transformer", "losses", "total"):
         assert phase in out
+
+
+def test_camera_pool_on_an_arc_across_180_degrees_uses_every_pool_camera(box):
+    """The operator arc (azimuth 135..225, behind the robot base) crosses the ±180° seam."""
+    scenario, scene = box
+    teacher = ReferenceTeacher(scene, scenario.motion, 5)
+    preset = tiny_preset(batch_cameras=2, camera_pool=8, azimuth_deg=[135.0, 225.0])
+    distiller = Distiller(scene, teacher, preset, "", seed=1)
+    pool, azimuths = distiller.camera_pool
+    assert ((azimuths >= 135.0) & (azimuths <= 225.0)).all(), azimuths
+    eyes = -torch.einsum("cji,cj->ci", pool.viewmats[:, :3, :3], pool.viewmats[:, :3, 3])
+    assert (eyes[:, 0] < torch.as_tensor(distiller.center[0])).all()  # all behind the base side (-x)
+    used = {tuple(distiller.cameras(i).viewmats[c].flatten().tolist()) for i in range(20) for c in range(2)}
+    assert len(used) == len(pool)

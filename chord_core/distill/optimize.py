@@ -141,7 +141,8 @@ class Distiller:
         pool = self._orbit(self.preset.camera_pool, tuple(self.preset.azimuth_deg), 10**9 + self.seed)
         eyes = -torch.einsum("cji,cj->ci", pool.viewmats[:, :3, :3], pool.viewmats[:, :3, 3]).numpy()
         offset = eyes - np.asarray(self.center)[None]
-        return pool, np.degrees(np.arctan2(offset[:, 1], offset[:, 0]))
+        low = self.preset.azimuth_deg[0]  # azimuths in [low, low + 360): an arc may cross 180 deg
+        return pool, low + np.mod(np.degrees(np.arctan2(offset[:, 1], offset[:, 0])) - low, 360.0)
 
     def cameras(self, iteration: int) -> Cameras:
         """The iteration's orbit cameras: fresh random ones, or a random subset of the fixed pool

@@ -6,7 +6,6 @@ go to disk byte-for-byte as they came over DDS; `ros2 bag` and rclpy read the re
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -42,9 +41,6 @@ class FlowRecorder(Node):
             raise ChordError(f"discovery_period must be > 0 s, got {period}")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._bag = BagWriter(path, storage=storage).open()
-        # the executor runs subscription callbacks on two threads: one writer at a time keeps the
-        # bag's chunks whole (concurrent writes corrupted MCAP chunks under load)
-        self._bag_lock = threading.Lock()
         self.bag_path = path
         self._recording: dict[str, object] = {}
         self.messages_written = 0
@@ -69,18 +65,14 @@ class FlowRecorder(Node):
         return topic in self._wanted or any(w.endswith("/") and topic.startswith(w) for w in self._wanted)
 
     def _record(self, topic: str, msg_type: str, data: bytes) -> None:
-        with self._bag_lock:
-            if self._bag is None:  # a late callback after close()
-                return
-            self._bag.write_serialized(topic, msg_type, data, self.get_clock().now().nanoseconds)
-            self.messages_written += 1
+        self._bag.write_serialized(topic, msg_type, data, self.get_clock().now().nanoseconds)
+        self.messages_written += 1
 
     def close(self) -> None:
         """Finish the bag file (called on shutdown)."""
-        with self._bag_lock:
-            bag, self._bag = self._bag, None
-        if bag is not None:
-            bag.close()
+        if self._bag is not None:
+            self._bag.close()
+            self._bag = None
             # the ROS context may already be shut down here, so report on stdout
             print(f"[flow_recorder] bag closed: {self.bag_path} ({self.messages_written} messages)",
                   flush=True)

@@ -23,6 +23,11 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C shut the context down while the executor was building its wait set (rclpy then
+        # raises RCLError "context is not valid" instead of ExternalShutdownException): a normal stop
     except ChordError as error:  # bad parameters: one clear line, no traceback
         print(f"error: {error}", file=sys.stderr)
         code = 2

@@ -37,7 +37,7 @@ def choreographer(tmp_path_factory):
         "-p", "feedback_rate:=4.0"])
     yield process, work
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0
+    assert process.wait(timeout=90) == 0  # a clean exit; a loaded CI machine can take tens of seconds
 
 
 @pytest.fixture

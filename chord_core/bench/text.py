@@ -208,7 +208,7 @@ def _distil(prompt: str, scan, preset, weights, seed: int):
     return result.flow, time.perf_counter() - start
 
 
-def _row(name: str, prompt: str, expected, outcome: Outcome | None) -> str:
+def _row(expected, outcome: Outcome | None) -> str:
     if outcome is None:
         return "      -          -        -      -  "
     unit = "deg" if expected[0] == "yaw" else "cm"
@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
                                                args.sample_steps)
         s = score(translation, yaw, expected, time.perf_counter() - start)
         sampled.append((expected, s))
-        print(f"{name:<6} {prompt:<30} | {_row(name, prompt, expected, d)} | {_row(name, prompt, expected, s)}",
+        print(f"{name:<6} {prompt:<30} | {_row(expected, d)} | {_row(expected, s)}",
               flush=True)
     print(_summary("distilled flows", distilled))
     print(_summary("prior samples", sampled))

@@ -12,9 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from chord_core.errors import ChordError
+from chord_core.formats.config_files import read_config
 from chord_core.render.cameras import CameraArc
 
 PRESET_DIRS = (
@@ -138,11 +137,5 @@ def preset_path(name_or_path: str) -> Path:
 
 
 def load_preset(name_or_path: str) -> Preset:
-    """A named preset (cpu-test, gpu-5b, gpu-14b) or a YAML file, validated."""
-    path = preset_path(name_or_path)
-    data = yaml.safe_load(path.read_text()) or {}
-    known = {f.name for f in dataclasses.fields(Preset)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ChordError(f"{path}: unknown preset keys {unknown}; known keys: {sorted(known)}")
-    return Preset(**data).validate()
+    """A named preset (cpu-test, gpu-5b, gpu-14b) or a YAML file: keys and types checked, values validated."""
+    return Preset(**read_config(preset_path(name_or_path), Preset, "preset")).validate()

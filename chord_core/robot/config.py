@@ -6,12 +6,13 @@ the same limits; ``config/robot_panda.yaml`` documents each field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from chord_core.errors import ChordError
+from chord_core.formats.config_files import check_fields, read_config
 
 PANDA_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 PANDA_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
@@ -73,28 +74,11 @@ class RobotConfig:
 
 
 def load_robot_config(path: str | Path | None = None, **overrides) -> RobotConfig:
-    """RobotConfig from a YAML file (keys = field names; unknown keys raise), then overrides."""
-    values: dict = {}
-    if path is not None:
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise ChordError(f"robot config not found: {path}")
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ChordError(f"robot config {path} must be a mapping of RobotConfig fields")
-        values.update(loaded)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name: f for f in fields(RobotConfig)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ChordError(f"robot config: unknown keys {unknown}; valid keys are {sorted(known)}")
-    base = RobotConfig()
-    for key, value in list(values.items()):
-        if isinstance(getattr(base, key), tuple):
-            values[key] = tuple(value)
-    cfg = replace(base, **values)
+    """RobotConfig from a YAML file (keys = field names; unknown keys and wrong types raise), then overrides."""
+    values = read_config(Path(path), RobotConfig, "robot config") if path is not None else {}
+    values.update(check_fields(RobotConfig, {k: v for k, v in overrides.items() if v is not None},
+                               "robot config overrides", "robot config"))
+    cfg = replace(RobotConfig(), **values)
     if cfg.gripper_max_width <= 0 or cfg.velocity_scale <= 0 or cfg.velocity_scale > 1:
         raise ChordError("robot config: gripper_max_width must be > 0 and velocity_scale in (0, 1]")
     if cfg.trajectory_backend not in TRAJECTORY_BACKENDS:

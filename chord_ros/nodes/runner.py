@@ -23,14 +23,14 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except ChordError as error:  # bad parameters: one clear line, no traceback (before the generic
+        print(f"error: {error}", file=sys.stderr)  # clause: ChordError is a ValueError)
+        code = 2
     except Exception:
         if rclpy.ok():
             raise
         # Ctrl-C shut the context down while the executor was building its wait set (rclpy then
         # raises RCLError "context is not valid" instead of ExternalShutdownException): a normal stop
-    except ChordError as error:  # bad parameters: one clear line, no traceback
-        print(f"error: {error}", file=sys.stderr)
-        code = 2
     finally:
         if node is not None:
             close = getattr(node, "close", None)

@@ -44,6 +44,7 @@ def test_flow_file_keys_follow_design_contract(tmp_path):
     [
         (dict(trajectories=np.zeros((4, 3))), "shape"),
         (dict(trajectories=np.zeros((0, 3, 3))), "at least one"),
+        (dict(trajectories=np.zeros((2, 0, 3)), object_ids=np.zeros(0)), r"one point, got \(2, 0, 3\)"),
         (dict(trajectories=np.full((2, 3, 3), np.nan)), "NaN"),
         (dict(trajectories=np.full((2, 3, 3), np.inf)), "NaN or inf"),
         (dict(object_ids=np.zeros(4)), "object_ids"),
@@ -86,3 +87,18 @@ def test_flow_load_rejects_points_that_disagree_with_frame_zero(tmp_path):
              object_ids=np.zeros(3, np.int32), fps=10.0)
     with pytest.raises(ChordError, match="points"):
         Flow.load(path)
+
+
+def test_flow_validate_can_demand_motion_frames():
+    """The contract allows one frame; the planner asks for two and gets the reason, not an IndexError."""
+    one = Flow(np.zeros((1, 3, 3)), np.zeros(3), 10.0)
+    with pytest.raises(ChordError, match=r"flow has 1 frame\(s\) but at least 2 are needed"):
+        one.validate(min_frames=2)
+    Flow(np.zeros((2, 3, 3)), np.zeros(3), 10.0).validate(min_frames=2)
+
+
+def test_flow_name_of_falls_back_to_the_object_id():
+    named = Flow(np.zeros((2, 2, 3)), np.array([0, 1]), 10.0, object_names=["lid", "chest"])
+    unnamed = Flow(np.zeros((2, 2, 3)), np.array([0, 1]), 10.0)
+    assert [named.name_of(i) for i in (0, 1)] == ["lid", "chest"]
+    assert [unnamed.name_of(i) for i in (0, 1)] == ["object_0", "object_1"]

@@ -54,12 +54,13 @@ class Observer:
         end = time.monotonic() + seconds
         self.spin_until(lambda: time.monotonic() > end)
 
-    def plan(self, flow: Flow):
-        """Publish the flow and return the PlanReport it produced (re-sent while the planner is
-        still finishing a previous flow and refuses as busy)."""
+    def plan(self, flow):
+        """Publish the flow (a Flow, or an ObjectFlow message as is) and return the PlanReport it
+        produced (re-sent while the planner is still finishing a previous flow and refuses as busy)."""
+        msg = flow_to_msg(flow) if isinstance(flow, Flow) else flow
         for _ in range(20):
             count = len(self.reports)
-            self.flow_pub.publish(flow_to_msg(flow))
+            self.flow_pub.publish(msg)
             self.spin_until(lambda count=count: len(self.reports) > count, what="the PlanReport")
             if not self.reports[-1].reason.startswith("busy"):
                 return self.reports[-1]
@@ -125,6 +126,32 @@ def test_unreachable_flow_is_refused_and_never_sent(graph):
     assert set(graph.goals) == before  # the arm's action server never saw a new goal
 
 
+def one_frame_flow():
+    case = flow_cases.lift_and_move()
+    return flow_to_msg(Flow(case.flow.trajectories[:1], case.flow.object_ids, case.flow.fps, "", ["box"]))
+
+
+def zero_point_flow():
+    msg = flow_to_msg(flow_cases.lift_and_move().flow)
+    msg.num_points, msg.object_ids, msg.points, msg.trajectories = 0, [], [], []
+    return msg
+
+
+@pytest.mark.parametrize("make, reason", [
+    (one_frame_flow, "flow has 1 frame(s) but at least 2 are needed"),
+    (zero_point_flow, "flow must have at least one frame and one point, got (41, 0, 3)"),
+])
+def test_every_malformed_flow_gets_a_refused_report_with_the_reason(graph, make, reason):
+    """Issue 15: these flows used to end in a logged IndexError and no report, so `chord-ros
+    command` waited out its plan timeout."""
+    before = set(graph.goals)
+    report = graph.plan(make())
+    assert not report.accepted and reason in report.reason and report.offending_frame == -1
+    assert len(report.trajectory.points) == 0
+    graph.spin_for(1.0)
+    assert set(graph.goals) == before
+
+
 def test_plans_are_not_sent_without_a_fresh_start_state_near_their_start(rclpy_context):
     from chord_core.robot.config import PANDA_ARM_JOINTS
     from chord_core.robot.planner import Plan
@@ -147,3 +174,20 @@ def test_plans_are_not_sent_without_a_fresh_start_state_near_their_start(rclpy_c
     finally:
         node.destroy_node()
 
+
+
+def test_an_unexpected_planning_error_still_answers_the_flow_with_a_refusal(rclpy_context, monkeypatch):
+    """Fault injection: whatever planning raises, the flow gets a refused report naming the error."""
+    import chord_ros.nodes.planner as planner_node
+
+    def broken_planner(*args, **kwargs):
+        raise IndexError("index -1 is out of bounds for axis 0 with size 0")
+
+    monkeypatch.setattr(planner_node, "plan_report", broken_planner)
+    node = planner_node.Planner(context=rclpy_context)
+    try:
+        report = node._answer(flow_to_msg(flow_cases.lift_and_move(9, 200).flow))
+        assert not report.accepted and report.positions.size == 0 and report.offending_frame == -1
+        assert report.reason == "planning failed: IndexError: index -1 is out of bounds for axis 0 with size 0"
+    finally:
+        node.destroy_node()

@@ -12,7 +12,8 @@ HELP = "plan a grasp (or push) and a safe arm trajectory that makes the object f
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("flow", help="flow.npz (format: docs/formats.md)")
     parser.add_argument("--scene", nargs="+", required=True,
-                        help="scan files of the objects (matched to flow object names by file stem)")
+                        help="scan files: each is matched to the flow object it lies on (frame 0); "
+                             "the others are obstacles. A file stem that names a flow object must lie on it")
     parser.add_argument("--mode", choices=("grasp", "push"), default="grasp")
     parser.add_argument("--object", default=None, help="object to manipulate (default: the one the flow moves most)")
     parser.add_argument("--robot-urdf", default=None, help="robot URDF (default: pybullet_data Panda)")
@@ -48,19 +49,16 @@ def run(args: argparse.Namespace) -> int:
     from chord_core.robot.config import load_robot_config
     from chord_core.robot.model import RobotModel
     from chord_core.robot.planner import plan_report
+    from chord_core.robot.scene_match import match_scans
 
     flow = Flow.load(args.flow)
-    scans = [load_scan(p) for p in args.scene]
-    scene = {s.name: s.points for s in scans}
-    if flow.object_names:  # scans given in object order but named differently: match by order
-        for i, scan in enumerate(scans):
-            if scan.name not in flow.object_names and i < len(flow.object_names):
-                scene[flow.object_names[i]] = scene.pop(scan.name)
+    match = match_scans(flow, [load_scan(p) for p in args.scene])
+    print(match.describe())
     config = load_robot_config(args.robot_config, urdf_path=args.robot_urdf,
                                trajectory_backend=getattr(args, "trajectory_backend", None))
     model = RobotModel(config)
     proposer = make_grasp_proposer(config, args.grasp_backend) if args.mode == "grasp" else None
-    plan = plan_report(flow, scene, model, args.mode, args.object, proposer=proposer)
+    plan = plan_report(flow, match.scene, model, args.mode, args.object, proposer=proposer)
     out = Path(args.out)
     write_outputs(plan, out)
     if not plan.accepted:
@@ -72,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         from chord_core.formats.video import write_video
         from chord_core.robot.sim import simulate_plan
 
-        result = simulate_plan(plan, flow, config, scene, video_fps=args.video_fps)
+        result = simulate_plan(plan, flow, config, match.scene, video_fps=args.video_fps)
         summary = result.to_json()
         video = write_video(result.video_frames, out / "sim.mp4", args.video_fps)
         summary["video"] = str(video) if video else None

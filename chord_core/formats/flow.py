@@ -56,13 +56,24 @@ class Flow:
     def num_points(self) -> int:
         return int(self.trajectories.shape[1])
 
-    def validate(self) -> None:
-        """Raise ChordError naming the first inconsistency."""
+    def name_of(self, object_id: int) -> str:
+        """The object's name, or ``object_<id>`` when the flow does not name its objects (names are optional)."""
+        return self.object_names[object_id] if object_id < len(self.object_names) else f"object_{object_id}"
+
+    def validate(self, min_frames: int = 1) -> None:
+        """Raise ChordError naming the first inconsistency.
+
+        The contract allows a single frame; consumers that need motion (the planner) pass
+        ``min_frames=2`` so such a flow is refused here with a reason instead of failing deeper down.
+        """
         traj = self.trajectories
         if traj.ndim != 3 or traj.shape[2] != 3:
             raise ChordError(f"flow trajectories must have shape (T, N, 3), got {traj.shape}")
         if traj.shape[0] < 1 or traj.shape[1] < 1:
             raise ChordError(f"flow must have at least one frame and one point, got {traj.shape}")
+        if traj.shape[0] < min_frames:
+            raise ChordError(f"flow has {traj.shape[0]} frame(s) but at least {min_frames} are needed: "
+                             "frame 0 is the start, later frames are the motion")
         if not np.all(np.isfinite(traj)):
             raise ChordError("flow trajectories contain NaN or inf values")
         if self.object_ids.shape != (traj.shape[1],):

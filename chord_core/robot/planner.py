@@ -102,7 +102,11 @@ def select_object(flow: Flow, object_name: str | None) -> int:
     if object_name:
         if object_name not in flow.object_names:
             raise ChordError(f"object '{object_name}' is not in the flow; it has {flow.object_names}")
-        return flow.object_names.index(object_name)
+        oid = flow.object_names.index(object_name)
+        if oid not in ids:
+            raise ChordError(f"object '{object_name}' has no points in the flow; pick one of "
+                             f"{[flow.name_of(int(i)) for i in ids]}")
+        return oid
     motion = [np.linalg.norm(flow.trajectories[:, flow.object_ids == i] - flow.points[flow.object_ids == i],
                              axis=2).max(axis=0).mean() for i in ids]
     return int(ids[int(np.argmax(motion))])
@@ -217,10 +221,14 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
               max_grasp_tries: int = 3, trajectory_backend: str | None = None) -> Plan:
     """Plan a certified trajectory that makes the relevant object follow `flow`; PlanRefused if none.
 
+    scene: clouds keyed by flow object name (`Flow.name_of`): the relevant object's entry is the
+    cloud it is grasped on, every other entry is an obstacle (`scene_match.match_scans` builds it
+    from scan files). A flow with fewer than 2 frames, or other contract breaches, is a ChordError.
     trajectory_backend: 'auto' | 'pinocchio' | 'pyroki' (None: the robot config's
     `trajectory_backend`); 'pyroki' when PyRoki is not importable is a ChordError.
     """
     started = time.perf_counter()
+    flow.validate(min_frames=2)  # up front: a bad flow gets its reason, not an error deep in the solver
     if mode not in MODES:
         raise ChordError(f"unknown plan mode '{mode}'; use one of {MODES}")
     model = model or RobotModel()
@@ -228,7 +236,7 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
     backend, follow = select_follow(trajectory_backend or cfg.trajectory_backend)
     scene = scene or {}
     oid = select_object(flow, object_name)
-    name = flow.object_names[oid] if oid < len(flow.object_names) else f"object_{oid}"
+    name = flow.name_of(oid)
     mask = flow.object_ids == oid
     traj = flow.trajectories[:, mask].astype(float)
     obj_cloud = np.asarray(scene.get(name, traj[0]), float)
@@ -311,6 +319,5 @@ def plan_report(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: R
     try:
         return plan_flow(flow, scene, model, mode, object_name, **kwargs)
     except PlanRefused as refusal:
-        oid = select_object(flow, object_name)
-        name = flow.object_names[oid] if oid < len(flow.object_names) else f"object_{oid}"
+        name = flow.name_of(select_object(flow, object_name))
         return Plan.refused(refusal, model.joint_names, mode, name, time.perf_counter() - started)

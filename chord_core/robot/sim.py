@@ -295,8 +295,7 @@ def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray]
     if not plan.accepted:
         raise ChordError("a refused plan cannot be simulated: it carries no trajectory")
     if objects is None:
-        names = flow.object_names or [f"object_{i}" for i in np.unique(flow.object_ids)]
-        objects = {names[i]: flow.points[flow.object_ids == i] for i in range(len(names))}
+        objects = {flow.name_of(int(i)): flow.points[flow.object_ids == i] for i in np.unique(flow.object_ids)}
     if plan.object_name not in objects:
         raise ChordError(f"object '{plan.object_name}' has no cloud in the simulated scene {list(objects)}")
     arm = ArmSimulation(robot, objects, sim)

@@ -16,7 +16,8 @@ Policies (README "Nodes"):
   refused (a PlanReport with accepted=false, offending_frame -1 and the reason, plus a log line);
 * with `plan_from_joint_states` the plan starts at the arm's latest joint state (fresh within
   `joint_state_timeout`), else at the robot config's home;
-* malformed flows and planner input errors are reported as refusals too, never executed.
+* every flow gets a PlanReport: malformed flows (1 frame, 0 points, sizes that disagree, NaN/inf),
+  planner input errors and unexpected errors are refusals with the reason, never executed.
 """
 
 from __future__ import annotations
@@ -136,44 +137,44 @@ class Planner(Node):
 
     def _on_flow(self, msg: ObjectFlow) -> None:
         if not self._busy.acquire(blocking=False):
-            reason = "busy: the previous flow is still being planned or executed; send this flow again afterwards"
-            self.get_logger().warning(f"flow refused: {reason}")
-            self._publish_refusal(PlanRefused(-1, reason), self.object_name)
+            self._refuse("busy: the previous flow is still being planned or executed; send this flow again afterwards")
             return
         threading.Thread(target=self._handle_flow, args=(msg,), name="planner-worker", daemon=True).start()
 
     # -- work -----------------------------------------------------------------------------
     def _handle_flow(self, msg: ObjectFlow) -> None:
         try:
-            try:
-                flow = msg_to_flow(msg)
-            except ChordError as error:
-                self.get_logger().error(f"malformed flow: {error}")
-                self._publish_refusal(PlanRefused(-1, f"malformed flow: {error}"), self.object_name)
-                return
+            plan = self._answer(msg)
+            if plan.accepted and self.execute:
+                self.last_outcome = self.send_to_arm(plan)
+                self.get_logger().info(f"execution: {self.last_outcome}")
+        except Exception as error:  # keep serving: a failure after the report must not kill the worker silently
+            self.get_logger().error(f"flow handling failed: {type(error).__name__}: {error}")
+        finally:
+            self._busy.release()
+
+    def _answer(self, msg: ObjectFlow) -> Plan:
+        """Plan the flow and publish its PlanReport. Every flow gets one: a malformed flow, bad
+        planner input or an unexpected error becomes a published refusal with the reason, so an
+        operator waiting on the report never waits out a timeout, and nothing is executed."""
+        try:
+            flow = msg_to_flow(msg)
             self.flow_marker_pub.publish(flow_markers(flow, self.frame_id, self.get_clock().now().to_msg()))
             q_start = self.current_arm_positions() if self.plan_from_joint_states else None
-            try:
-                plan = plan_report(flow, {}, self.model, self.mode, self.object_name or None,
-                                   proposer=self.proposer, q_start=q_start, max_grasp_tries=self.max_grasp_tries)
-            except ChordError as error:
-                self.get_logger().error(f"cannot plan this flow: {error}")
-                self._publish_refusal(PlanRefused(-1, str(error)), self.object_name)
-                return
+            plan = plan_report(flow, {}, self.model, self.mode, self.object_name or None,
+                               proposer=self.proposer, q_start=q_start, max_grasp_tries=self.max_grasp_tries)
             self._publish_plan(plan)
-            if not plan.accepted:
-                self.get_logger().warning(f"plan refused at flow frame {plan.offending_frame}: {plan.reason}")
-                return
+        except ChordError as error:
+            return self._refuse(str(error))
+        except Exception as error:  # a bug in planning still answers the flow
+            return self._refuse(f"planning failed: {type(error).__name__}: {error}")
+        if plan.accepted:
             self.get_logger().info(f"plan accepted: {len(plan.times)} points over {plan.times[-1]:.2f} s, object "
                                    f"'{plan.object_name}', max tracking error {plan.max_tracking_error * 1000:.2f} mm, "
                                    f"planned in {plan.planning_time:.2f} s")
-            if self.execute:
-                self.last_outcome = self.send_to_arm(plan)
-                self.get_logger().info(f"execution: {self.last_outcome}")
-        except Exception as error:  # keep serving: one bad flow must not kill the worker silently
-            self.get_logger().error(f"planning failed: {type(error).__name__}: {error}")
-        finally:
-            self._busy.release()
+        else:
+            self.get_logger().warning(f"plan refused at flow frame {plan.offending_frame}: {plan.reason}")
+        return plan
 
     def _publish_plan(self, plan: Plan) -> None:
         stamp = self.get_clock().now().to_msg()
@@ -186,8 +187,12 @@ class Planner(Node):
                                                   action=Marker.DELETEALL)])
         self.grasp_marker_pub.publish(markers)
 
-    def _publish_refusal(self, refusal: PlanRefused, object_name: str) -> None:
-        self._publish_plan(Plan.refused(refusal, self.model.joint_names, self.mode, object_name, 0.0))
+    def _refuse(self, reason: str) -> Plan:
+        """Log and publish a refusal that names no flow frame (busy, malformed flow, planner error); return it."""
+        self.get_logger().error(f"flow refused: {reason}")
+        refusal = Plan.refused(PlanRefused(-1, reason), self.model.joint_names, self.mode, self.object_name, 0.0)
+        self._publish_plan(refusal)
+        return refusal
 
     def send_to_arm(self, plan: Plan) -> str:
         """Check the start state, send the trajectory, wait for the outcome; a sentence for the log."""

@@ -4,6 +4,7 @@ arm cannot follow are refused with the first failing frame and the reason."""
 import numpy as np
 import pytest
 
+from chord_core.errors import ChordError
 from chord_core.formats.flow import Flow
 from chord_core.robot import flow_cases
 from chord_core.robot.grasp import AntipodalSampler
@@ -44,3 +45,15 @@ def test_too_fast_flow_is_refused_with_the_fastest_frame(panda):
     with pytest.raises(PlanRefused, match="too fast") as info:
         plan_flow(case.flow, case.scene, panda, "grasp", proposer=AntipodalSampler(panda.config, num_samples=60))
     assert 1 <= info.value.frame <= 10
+
+
+@pytest.mark.parametrize("frames, names, object_name, message", [
+    (1, ["box"], None, r"flow has 1 frame\(s\) but at least 2 are needed"),  # was an IndexError in _draft
+    (9, ["box", "lid"], "lid", r"object 'lid' has no points in the flow; pick one of \['box'\]"),
+])
+def test_flows_the_planner_cannot_use_are_refused_up_front_with_the_reason(panda, frames, names, object_name,
+                                                                           message):
+    case = flow_cases.lift_and_move(t_count=9, n=200)
+    flow = Flow(case.flow.trajectories[:frames], case.flow.object_ids, case.flow.fps, "", names)
+    with pytest.raises(ChordError, match=message):
+        plan_report(flow, case.scene, panda, "grasp", object_name)

@@ -171,6 +171,7 @@ def test_second_goal_rejected_then_cancel_keeps_checkpoint(client, choreographer
     while True:
         retry = wait_for(action.send_goal_async(block_goal(iterations=1)), 30)
         if retry.accepted:
+            assert not (run_dir / "views.mp4").exists(), "a cancelled run renders no views"
             assert wait_for(retry.get_result_async(), 240).result.success
             break
         assert time.monotonic() < deadline, "the node never accepted a goal after the cancel"
@@ -281,3 +282,28 @@ def test_mini_teacher_is_loaded_once_and_checked_against_each_goals_preset(tmp_p
             response.result.message
     assert log.read_text().count("loading the mini teacher") == 1
     assert len(list((tmp_path / "runs").glob("*/flow.npz"))) == 2
+
+
+def test_ctrl_c_during_a_goal_stops_the_run_keeps_a_checkpoint_and_exits_cleanly(tmp_path, rclpy_context):
+    """Shutting the node down cancels the running goal (its loop stops at the next iteration and
+    writes a checkpoint) instead of waiting out the run; served_choreographer asserts exit code 0."""
+    weights = tiny_mini_prior(tmp_path / "prior")
+    with served_choreographer(tmp_path, rclpy_context, "mini3", "-p", f"model_dir:={weights}") as (action, _):
+        feedback = []
+        handle = wait_for(action.send_goal_async(block_goal("lift the block", iterations=5000),
+                                                 feedback_callback=lambda f: feedback.append(f.feedback)), 30)
+        assert handle.accepted
+        deadline = time.monotonic() + 120
+        while not any(f.iteration >= 1 for f in feedback):
+            assert time.monotonic() < deadline, "no iteration finished"
+            time.sleep(0.05)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "checkpoint.pt").is_file(), "the run was not cancelled (no checkpoint before iteration 50)"
+
+
+def test_bad_parameter_ends_the_node_with_one_clear_line_and_code_2():
+    # ChordError is a ValueError: the runner must report it before its generic exception clause
+    done = subprocess.run([sys.executable, "-m", "chord_ros.nodes.choreographer", "--ros-args",
+                           "-p", "teacher:=magic"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "error: teacher must be one of" in done.stderr and "Traceback" not in done.stderr

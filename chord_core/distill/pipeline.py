@@ -117,7 +117,7 @@ def animate(prompt: str, out_dir: str | Path, preset: Preset, *, scene_paths: li
     t_loop = time.perf_counter() - t_start - t_setup
     flow = export_flow(scene, result.motion, prompt, preset.fps)
     flow.save(out_dir / "flow.npz")
-    if write_views:
+    if write_views and not result.cancelled:  # a cancelled run frees its caller at once: no video
         frames = render_views(scene, result.motion)
         write_video(frames, out_dir / "views.mp4", fps=min(preset.fps, 16.0))
     if result.history:

@@ -133,6 +133,8 @@ class Choreographer(Node):
                                    "render views.mp4 of each run for people (CPU: tens of seconds per run)")
         self._validate()
         self._busy = threading.Lock()
+        self._running: RunState | None = None  # the goal close() stops
+        self._closing = threading.Event()
         self._teachers: dict[tuple, object] = {}  # the loaded mini or Wan teacher; one at a time (memory)
         self._flow_pub = self.create_publisher(ObjectFlow, self.flow_topic, latched_qos())
         self._server = ActionServer(self, Choreograph, self.action_name, execute_callback=self._execute,
@@ -198,9 +200,12 @@ class Choreographer(Node):
         worker = threading.Thread(target=self._work, args=(goal, scans, preset, out_dir, state), daemon=True)
         self.get_logger().info(f"goal '{goal.prompt}': {len(scans)} objects, {preset.iterations} iterations "
                                f"of {preset.name} -> {out_dir}")
+        self._running = state
         worker.start()
         period = 1.0 / self.feedback_rate
         while worker.is_alive():
+            if self._closing.is_set():  # close() already told the worker to stop
+                return Choreograph.Result(success=False, message="the choreographer is shutting down")
             if goal_handle.is_cancel_requested:
                 return self._cancel(goal_handle, worker, state, out_dir)
             goal_handle.publish_feedback(state.snapshot())
@@ -219,6 +224,15 @@ class Choreographer(Node):
         goal_handle.succeed()
         self.get_logger().info(message)
         return Choreograph.Result(success=True, message=message, flow=flow_msg)
+
+    def close(self) -> None:
+        """Ctrl-C / shutdown: stop the running distillation at its next iteration, so the executor's
+        callback thread (which the interpreter joins at exit) returns instead of waiting out the run."""
+        self._closing.set()
+        if self._running is not None:
+            self._running.cancel.set()
+        if not self._busy.acquire(timeout=self.cancel_wait + 5.0):  # the worker ends at its next iteration
+            self.get_logger().warning("shutting down while a run is still stopping")
 
     def _cancel(self, goal_handle, worker: threading.Thread, state: RunState, out_dir: Path) -> Choreograph.Result:
         state.cancel.set()

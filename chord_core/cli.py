@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
 BENCHMARKS: dict[str, str] = {"render": "chord_core.bench.render", "planner": "chord_core.bench.planner",
                               "recovery": "chord_core.bench.recovery", "step": "chord_core.bench.step",
                               "wan-size": "chord_core.bench.wan_size",
-                              "text": "chord_core.bench.text"}
+                              "text": "chord_core.bench.text", "ik": "chord_core.bench.ik"}
 
 
 def _add_module_parsers(subparsers: argparse._SubParsersAction, registry: dict[str, str]) -> None:

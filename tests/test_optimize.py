@@ -281,3 +281,34 @@ def test_camera_pool_on_an_arc_across_180_degrees_uses_every_pool_camera(box):
     assert (eyes[:, 0] < torch.as_tensor(distiller.center[0])).all()  # all behind the base side (-x)
     used = {tuple(distiller.cameras(i).viewmats[c].flatten().tolist()) for i in range(20) for c in range(2)}
     assert len(used) == len(pool)
+
+
+def test_term_gradient_norms_split_the_step_gradient_by_term(box):
+    """Each norm equals the norm of that term's own one-stage gradient, the weighted terms scale
+    with their weights, and the terms' gradients add up to the gradient a step applies."""
+    scenario, scene = box
+
+    def distiller(**changes) -> Distiller:
+        d = Distiller(scene, ReferenceTeacher(scene, scenario.motion, 5), tiny_preset(**changes), "x", seed=0)
+        d.step()  # past iteration 0, so the motion is not at its zero-gradient rest state
+        return d
+
+    d = distiller()
+    norms = d.term_gradient_norms(seed=5)
+    params = [p for group in d.motion.param_groups().values() for p in group]
+    terms = d._forward(d.iteration, torch.Generator().manual_seed(5))
+    direct = {name: torch.autograd.grad(getattr(terms, name), params, retain_graph=True, allow_unused=True)
+              for name in ("sds", "temporal", "arap")}
+    for name, grads in direct.items():
+        expected = float(torch.sqrt(sum(g.double().square().sum() for g in grads if g is not None)))
+        assert norms[name] == pytest.approx(expected, rel=1e-4), name
+        assert norms[name] > 0
+    total = torch.autograd.grad(terms.sds + terms.regularizers, params, allow_unused=True)
+    for i, g in enumerate(total):
+        parts = [direct[name][i] for name in direct if direct[name][i] is not None]
+        assert (g is None) == (not parts)  # parameters no term reaches (e.g. the fine layer, not yet on)
+        if g is not None:
+            torch.testing.assert_close(g, sum(parts), rtol=1e-3, atol=1e-3 * float(g.abs().max()))
+    doubled = distiller(temporal_weight=[2 * w for w in tiny_preset().temporal_weight]).term_gradient_norms(seed=5)
+    assert doubled["temporal"] == pytest.approx(2 * norms["temporal"], rel=1e-4)
+    assert doubled["sds"] == pytest.approx(norms["sds"], rel=1e-4)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HELP = "s/iteration and peak memory of the real-size Wan 2.2 I2V-A14B (random weights) at the gpu-14b preset"
@@ -30,6 +31,19 @@ I2V_A14B_TRANSFORMER = dict(
     qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024)
 #: The I2V-A14B VAE is Wan 2.1's: AutoencoderKLWan's defaults (96 base channels, z 16, 8x spatial).
 WAN21_VAE: dict = {}
+#: Wan-AI/Wan2.2-TI2V-5B-Diffusers transformer/config.json: one ≈5 B expert on 48 latent channels.
+TI2V_5B_TRANSFORMER = dict(
+    patch_size=(1, 2, 2), num_attention_heads=24, attention_head_dim=128, in_channels=48, out_channels=48,
+    text_dim=4096, freq_dim=256, ffn_dim=14336, num_layers=30, cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024)
+#: ...TI2V-5B-Diffusers vae/config.json: the Wan 2.2 VAE (48 channels, 16x spatial via a 2x2 patchify).
+#: The latent statistics are placeholders of the right length (timings do not depend on them).
+WAN22_VAE = dict(base_dim=160, decoder_base_dim=256, z_dim=48, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
+                 temperal_downsample=[False, True, True], is_residual=True, in_channels=12, out_channels=12,
+                 patch_size=2, scale_factor_spatial=16,
+                 latents_mean=[0.0] * 48, latents_std=[1.0] * 48)
+#: Real-size (transformer, VAE) configurations per teacher kind.
+REAL_SIZE = {"wan-i2v-a14b": (I2V_A14B_TRANSFORMER, WAN21_VAE), "wan-ti2v-5b": (TI2V_5B_TRANSFORMER, WAN22_VAE)}
 BOUNDARY_RATIO = 0.9
 SCHEDULER_CONFIG = {"num_train_timesteps": 1000}
 
@@ -42,14 +56,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def random_components(device, dtype, experts: int = 2, transformer_config: dict | None = None,
-                      vae_config: dict | None = None):
-    """WanComponents holding random-weight modules of the given configs, frozen, on ``device``."""
+                      vae_config: dict | None = None, kind: str = "wan-i2v-a14b"):
+    """WanComponents of teacher ``kind`` holding random-weight modules of the given configs (default:
+    the real size), frozen, on ``device``. TI2V-5B has one expert whatever ``experts`` says."""
     import torch
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
     from chord_core.teachers.wan_loading import I2V_A14B, WanComponents
 
     device = torch.device(device)
+    real_transformer, real_vae = REAL_SIZE[kind]
+    i2v = kind == I2V_A14B
 
     def frozen(module):
         """Cast like ``from_pretrained(dtype=...)``: ``_keep_in_fp32_modules`` stay float32."""
@@ -64,24 +81,25 @@ def random_components(device, dtype, experts: int = 2, transformer_config: dict 
     torch.set_default_dtype(dtype)  # build in the run dtype: 14 B fp32 parameters would not fit
     try:
         with device:
-            vae = frozen(AutoencoderKLWan(**(WAN21_VAE if vae_config is None else vae_config)))
-            config = I2V_A14B_TRANSFORMER if transformer_config is None else transformer_config
+            vae = frozen(AutoencoderKLWan(**(real_vae if vae_config is None else vae_config)))
+            config = real_transformer if transformer_config is None else transformer_config
             transformer = frozen(WanTransformer3DModel(**config))
-            transformer_2 = frozen(WanTransformer3DModel(**config)) if experts == 2 else transformer
+            transformer_2 = None if not i2v else (
+                frozen(WanTransformer3DModel(**config)) if experts == 2 else transformer)
     finally:
         torch.set_default_dtype(previous)
-    return WanComponents(I2V_A14B, Path("<random weights>"), device, dtype, vae, transformer, transformer_2,
-                         dict(SCHEDULER_CONFIG), BOUNDARY_RATIO, expand_timesteps=False)
+    return WanComponents(kind, Path("<random weights>"), device, dtype, vae, transformer, transformer_2,
+                         dict(SCHEDULER_CONFIG), BOUNDARY_RATIO if i2v else None, expand_timesteps=not i2v)
 
 
 def random_prompt_teacher(components, seed: int = 0):
-    """A WanI2VTeacher whose prompt embeddings are random tensors of UMT5's output shape."""
+    """The components' Wan teacher with prompt embeddings that are random tensors of UMT5's output shape."""
     import torch
 
-    from chord_core.teachers.wan import MAX_SEQUENCE_LENGTH, WanI2VTeacher
+    from chord_core.teachers.wan import MAX_SEQUENCE_LENGTH, wan_teacher_class
 
-    class RandomPromptTeacher(WanI2VTeacher):
-        name = "wan-i2v-a14b (random weights)"
+    class RandomPromptTeacher(wan_teacher_class(components.kind)):
+        name = f"{components.kind} (random weights)"
 
         def set_prompt(self, prompt: str, negative_prompt: str | None = None) -> None:
             generator = torch.Generator().manual_seed(seed)
@@ -94,10 +112,19 @@ def random_prompt_teacher(components, seed: int = 0):
     return RandomPromptTeacher(components)
 
 
-def time_iterations(distiller, repeats: int) -> tuple[float, float]:
-    """Median wall seconds of ``repeats`` steps after one warm-up, and peak memory in GB (CUDA
-    allocator peak over the timed steps; the process's resident peak on CPU)."""
+@dataclass
+class IterationTiming:
+    seconds: float              # median wall seconds per iteration
+    peak_gb: float              # CUDA allocator peak over the timed steps (resident peak on CPU)
+    flops: float | None = None  # floating-point operations of one iteration (torch's FLOP counter)
+
+
+def time_iterations(distiller, repeats: int, count_flops: bool = False) -> IterationTiming:
+    """Median of ``repeats`` steps after one warm-up; the warm-up step runs under torch's FLOP
+    counter when ``count_flops`` (matrix products, convolutions and attention; gsplat's kernels
+    are not seen, they are a rounding error beside the transformer)."""
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from chord_core.bench.recovery import peak_mb
 
@@ -107,7 +134,12 @@ def time_iterations(distiller, repeats: int) -> tuple[float, float]:
         if cuda:
             torch.cuda.synchronize(distiller.device)
 
-    distiller.step()
+    counter = FlopCounterMode(display=False) if count_flops else None
+    if counter is not None:
+        with counter:
+            distiller.step()
+    else:
+        distiller.step()
     sync()
     if cuda:
         torch.cuda.reset_peak_memory_stats(distiller.device)
@@ -118,13 +150,15 @@ def time_iterations(distiller, repeats: int) -> tuple[float, float]:
         sync()
         seconds.append(time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated(distiller.device) / 2**30 if cuda else peak_mb() / 1024
-    return statistics.median(seconds), peak
+    return IterationTiming(statistics.median(seconds), peak,
+                           float(counter.get_total_flops()) if counter is not None else None)
 
 
 def measure(preset, device: str, experts: int = 2, repeats: int = 3, transformer_config: dict | None = None,
-            vae_config: dict | None = None) -> dict:
-    """{"reference": (s/it, GB), "wan": (s/it, GB), "parameters": resident transformer
-    parameters} at ``preset`` on ``device``."""
+            vae_config: dict | None = None, count_flops: bool = False, gradient_norms: bool = False) -> dict:
+    """{"reference": IterationTiming, "wan": IterationTiming, "parameters": resident transformer
+    parameters, "gradient_norms": per-term norms after the timed steps (when asked)} for a
+    random-weight teacher of ``preset.teacher`` at ``preset`` on ``device``."""
     import torch
 
     from chord_core.distill.optimize import Distiller
@@ -133,19 +167,24 @@ def measure(preset, device: str, experts: int = 2, repeats: int = 3, transformer
     from chord_core.teachers.reference import ReferenceTeacher
     from chord_core.teachers.wan_loading import default_dtype
 
-    preset = preset.replace(device=device, iterations=max(preset.iterations, repeats + 1),
+    preset = preset.replace(device=device, iterations=max(preset.iterations, repeats + 2),
                             checkpoint_every=10**6, camera_pool=0)
     scenario = make_scenario("rigid_box", frames=preset.frames, points=preset.gaussians_per_object)
-    scene = scene_from_scans(scenario.scans, preset.gaussians_per_object)
+    scene = scene_from_scans(scenario.scans, max(len(scan.points) for scan in scenario.scans))  # no resampling
     prompt = "slide the block to the left and turn it"
-    out = {"reference": time_iterations(Distiller(
+    out: dict = {"reference": time_iterations(Distiller(
         scene, ReferenceTeacher(scene, scenario.motion, preset.frames, device=device),
         preset.replace(teacher="reference"), prompt, seed=0, device=device), repeats)}
-    components = random_components(device, default_dtype(device), experts, transformer_config, vae_config)
+    components = random_components(device, default_dtype(device), experts, transformer_config, vae_config,
+                                   kind=preset.teacher)
     teacher = random_prompt_teacher(components)
-    out["wan"] = time_iterations(Distiller(scene, teacher, preset, prompt, seed=0, device=device), repeats)
-    out["parameters"] = sum(p.numel() for p in components.transformer.parameters()) * experts
-    del teacher, components
+    distiller = Distiller(scene, teacher, preset, prompt, seed=0, device=device)
+    out["wan"] = time_iterations(distiller, repeats, count_flops)
+    if gradient_norms:
+        out["gradient_norms"] = distiller.term_gradient_norms()
+    resident = {id(m): m for m in (components.transformer, components.transformer_2) if m is not None}
+    out["parameters"] = sum(p.numel() for m in resident.values() for p in m.parameters())
+    del teacher, components, distiller
     if device == "cuda":
         torch.cuda.empty_cache()
     return out
@@ -166,8 +205,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"one distillation iteration on {name}, preset {preset.name}: {preset.width}x{preset.height}, "
           f"{preset.frames} frames, {preset.batch_cameras} cameras; median of {args.repeats} after a warm-up")
     print(f"{'teacher':<34} {'s/it':>8} {'peak GB':>8} {'vs reference':>13}")
-    ref_s, ref_gb = result["reference"]
-    wan_s, wan_gb = result["wan"]
+    ref_s, ref_gb = result["reference"].seconds, result["reference"].peak_gb
+    wan_s, wan_gb = result["wan"].seconds, result["wan"].peak_gb
     print(f"{'reference (baseline)':<34} {ref_s:>8.2f} {ref_gb:>8.1f} {1.0:>13.2f}")
     label = f"Wan I2V-A14B random, {args.experts} expert(s)"
     print(f"{label:<34} {wan_s:>8.2f} {wan_gb:>8.1f} {wan_s / ref_s:>13.2f}")

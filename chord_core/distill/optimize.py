@@ -54,6 +54,19 @@ class Progress:
 
 
 @dataclass
+class LossTerms:
+    """One iteration's forward: the rendered video (W-RFSDS flows back through it) and each term."""
+
+    video: torch.Tensor         # [B, 3, F, H, W]
+    sds: torch.Tensor           # W-RFSDS surrogate (Eq. 3)
+    temporal: torch.Tensor      # weighted Eq. 12
+    arap: torch.Tensor          # weighted Eq. 13
+    regularizers: torch.Tensor  # temporal + arap (+ optional TV-3D)
+    tau: float
+    guidance: float
+
+
+@dataclass
 class DistillResult:
     motion: SceneMotion
     iterations: int                     # iterations completed in total
@@ -187,16 +200,16 @@ class Distiller:
             total = total + regularize.arap_loss(samples / self.unit, deformed / self.unit, neighbours)
         return total
 
-    def step(self) -> dict[str, float]:
-        p, i = self.preset, self.iteration
+    def _forward(self, i: int, generator: torch.Generator) -> LossTerms:
+        """Render, query the teacher and build every loss term of iteration ``i`` (no backward)."""
+        p = self.preset
         t0 = time.perf_counter()
-        tau = self.schedule.sample(i, self.generator)
+        tau = self.schedule.sample(i, generator)
         fine = self.motion.objects[0].fine_enabled
         if p.use_fine and not fine and tau.tau < p.fine_tau:
             self.motion.enable_fine()
         if i == p.split_iteration and p.split_iteration < p.iterations:
             self.motion.reset_after(int(p.split_fraction * (p.frames - 1)))
-        self.set_learning_rates(i)
         cams = self.cameras(i)
         t0 = self._timed("setup", t0)
         video, flow_maps = self.render_video(cams)
@@ -206,36 +219,57 @@ class Distiller:
         z = self.teacher.encode(video)
         t0 = self._timed("encode", t0)
         guidance = cfg_scale(i, p.iterations, *p.cfg)
-        sds = sds_step(self.teacher, z, tau, cond, guidance, self.generator, reduction=p.sds_reduction)
+        sds = sds_step(self.teacher, z, tau, cond, guidance, generator, reduction=p.sds_reduction)
         t0 = self._timed("teacher", t0)
         frac = self.fraction(i)
         w_temp, w_arap = linear(*p.temporal_weight, frac), linear(*p.arap_weight, frac)
-        temporal = regularize.temporal_loss(flow_maps / self.unit)
-        arap = self.arap()
-        regularizers = w_temp * temporal + w_arap * arap
+        temporal = w_temp * regularize.temporal_loss(flow_maps / self.unit)
+        arap = w_arap * self.arap()
+        regularizers = temporal + arap
         if p.tv3d_weight > 0:
             regularizers = regularizers + p.tv3d_weight * self.tv3d()
-        total = sds.loss + regularizers
+        self._timed("losses", t0)
+        return LossTerms(video, sds.loss, temporal, arap, regularizers, tau.tau, guidance)
+
+    def step(self) -> dict[str, float]:
+        i = self.iteration
+        self.set_learning_rates(i)
+        terms = self._forward(i, self.generator)
+        total = terms.sds + terms.regularizers
         if not torch.isfinite(total):
             raise ChordError(
-                f"iteration {i + 1}: the loss became {total.item()} (sds {sds.loss.item():.4g}, temporal "
-                f"{temporal.item():.4g}, arap {arap.item():.4g}); lower the learning rates or loss weights "
-                "and resume from the last checkpoint")
-        t0 = self._timed("losses", t0)
+                f"iteration {i + 1}: the loss became {total.item()} (sds {terms.sds.item():.4g}, weighted "
+                f"temporal {terms.temporal.item():.4g}, weighted arap {terms.arap.item():.4g}); lower the "
+                "learning rates or loss weights and resume from the last checkpoint")
+        t0 = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
         # Backward in two stages (same gradients): W-RFSDS through the encoder to the video, then
         # video gradient + regularizers through renderer, LBS and Fenwick tree to the parameters.
-        (video_grad,) = torch.autograd.grad(sds.loss, video)
+        (video_grad,) = torch.autograd.grad(terms.sds, terms.video)
         t0 = self._timed("encode_backward", t0)
-        torch.autograd.backward([video, regularizers], [video_grad, torch.ones_like(regularizers)])
+        torch.autograd.backward([terms.video, terms.regularizers], [video_grad, torch.ones_like(terms.regularizers)])
         t0 = self._timed("backward", t0)
         self.optimizer.step()
         self._timed("step", t0)
         self.iteration += 1
-        record = {"sds": sds.loss.item(), "temporal": temporal.item(), "arap": arap.item(),
-                  "total": total.item(), "tau": tau.tau, "cfg": guidance}
+        record = {"sds": terms.sds.item(), "temporal": terms.temporal.item(), "arap": terms.arap.item(),
+                  "total": total.item(), "tau": terms.tau, "cfg": terms.guidance}
         self.history.append(record)
         return record
+
+    def term_gradient_norms(self, seed: int = 0) -> dict[str, float]:
+        """L2 norm of each loss term's gradient on all motion parameters at the current iteration
+        (W-RFSDS, weighted temporal, weighted ARAP): whether the regularisers still count beside
+        the teacher at this resolution. Uses its own noise generator and takes no step."""
+        terms = self._forward(self.iteration, torch.Generator().manual_seed(seed))
+        params = [q for group in self.motion.param_groups().values() for q in group]
+        (video_grad,) = torch.autograd.grad(terms.sds, terms.video)
+        sources = {"sds": (terms.video, video_grad), "temporal": (terms.temporal, None), "arap": (terms.arap, None)}
+        norms = {}
+        for name, (output, grad_output) in sources.items():
+            grads = torch.autograd.grad(output, params, grad_output, retain_graph=True, allow_unused=True)
+            norms[name] = math.sqrt(sum(float(g.double().square().sum()) for g in grads if g is not None))
+        return norms
 
     def tv3d(self) -> torch.Tensor:
         """Animus3D's TV-3D on the Gaussian trajectories (option)."""

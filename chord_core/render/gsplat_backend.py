@@ -10,6 +10,16 @@ from chord_core.render.cpu import EPS2D, NEAR_PLANE
 from chord_core.render.gaussians import Gaussians
 
 
+def camera_fields(gaussians: Gaussians, camera: int | None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """means, quats, scales, opacities seen by one camera: fields with a leading camera axis (the
+    per-frame deformed means and quats) are indexed, shared ones ([N, 3] scales, [N] opacities)
+    pass through. ``camera`` None: every field is shared."""
+    shared_dims = {"means": 2, "quats": 2, "scales": 2, "opacities": 1}
+    return tuple(getattr(gaussians, name) if camera is None or getattr(gaussians, name).dim() == dims
+                 else getattr(gaussians, name)[camera] for name, dims in shared_dims.items())
+
+
 def rasterize_gsplat(gaussians: Gaussians, colors: torch.Tensor,
                      cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """channels [C, H, W, D] (no background), alpha [C, H, W, 1], expected depth [C, H, W, 1]."""
@@ -22,8 +32,7 @@ def rasterize_gsplat(gaussians: Gaussians, colors: torch.Tensor,
     per_camera = gaussians.means.dim() == 3
     outs = []
     for c in range(len(cameras)) if per_camera else [None]:
-        means, quats, scales, opacities = (t[c] if per_camera else t for t in
-                                           (gaussians.means, gaussians.quats, gaussians.scales, gaussians.opacities))
+        means, quats, scales, opacities = camera_fields(gaussians, c)
         sel = slice(c, c + 1) if per_camera else slice(None)
         image, alpha, _ = rasterization(
             means, quats, scales, opacities,

@@ -61,10 +61,10 @@ def gaussians_from_points(points: np.ndarray, colors: np.ndarray | None, object_
 def downsample_to_budget(points: np.ndarray, colors: np.ndarray | None,
                          budget: int) -> tuple[np.ndarray, np.ndarray | None]:
     """open3d voxel down-sampling with the voxel size bisected so the count is <= budget."""
-    import open3d as o3d
-
     if len(points) <= budget:
         return points, colors
+    import open3d as o3d
+
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
     if colors is not None:
         cloud.colors = o3d.utility.Vector3dVector(colors.astype(np.float64))

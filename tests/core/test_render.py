@@ -162,3 +162,24 @@ def test_gsplat_backend_matches_cpu_backend():
     diffs["depth"] = (cpu.depth - gpu.depth.cpu())[covered].abs().max().item()
     print("gsplat vs cpu max abs difference:", diffs)
     assert max(diffs.values()) < 1e-3
+
+
+def test_gsplat_camera_fields_index_per_camera_fields_and_share_the_rest():
+    """The distiller renders deformed means/quats per camera with shared scales and opacities; each
+    gsplat call must get camera c's means/quats and all N scales/opacities (a CUDA run crashed when
+    the shared fields were indexed too)."""
+    from chord_core.render.gsplat_backend import camera_fields
+
+    s = _random_scene(10, seed=3)
+    per_camera = Gaussians(torch.stack([s["means"], s["means"] + 1]), torch.stack([s["quats"], -s["quats"]]),
+                           s["scales"], s["opacities"], s["colors"], torch.zeros(10, dtype=torch.int64))
+    means, quats, scales, opacities = camera_fields(per_camera, 1)
+    assert torch.equal(means, s["means"] + 1) and torch.equal(quats, -s["quats"])
+    assert torch.equal(scales, s["scales"]) and torch.equal(opacities, s["opacities"])
+    everything = per_camera.replace(scales=torch.stack([s["scales"], 2 * s["scales"]]),
+                                    opacities=torch.stack([s["opacities"], s["opacities"] / 2]))
+    assert torch.equal(camera_fields(everything, 1)[2], 2 * s["scales"])
+    assert torch.equal(camera_fields(everything, 1)[3], s["opacities"] / 2)
+    shared = Gaussians(s["means"], s["quats"], s["scales"], s["opacities"], s["colors"], torch.zeros(10))
+    assert all(a is b for a, b in zip(camera_fields(shared, None), (s["means"], s["quats"], s["scales"],
+                                                                     s["opacities"])))

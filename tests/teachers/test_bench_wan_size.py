@@ -68,8 +68,53 @@ def test_measure_reports_both_teachers_and_the_resident_parameters():
     result = measure(tiny_preset(), "cpu", experts=2, repeats=1, transformer_config=TINY_TRANSFORMER,
                      vae_config=TINY_VAE)
     for name in ("reference", "wan"):
-        seconds, gigabytes = result[name]
-        assert seconds > 0 and gigabytes > 0
+        assert result[name].seconds > 0 and result[name].peak_gb > 0
     from diffusers import WanTransformer3DModel
 
     assert result["parameters"] == 2 * sum(p.numel() for p in WanTransformer3DModel(**TINY_TRANSFORMER).parameters())
+
+
+TINY_TI2V_TRANSFORMER = dict(TINY_TRANSFORMER, in_channels=48, out_channels=48)
+TINY_WAN22_VAE = dict(base_dim=8, decoder_base_dim=8, z_dim=48, dim_mult=[1, 2, 2, 2], num_res_blocks=1,
+                      temperal_downsample=[False, True, True], is_residual=True, in_channels=12, out_channels=12,
+                      patch_size=2, scale_factor_spatial=16, latents_mean=[0.0] * 48, latents_std=[1.0] * 48)
+
+
+def test_real_size_ti2v_config_is_the_5b_model_with_the_wan22_vae():
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    from chord_core.bench.wan_size import TI2V_5B_TRANSFORMER, WAN22_VAE
+
+    with torch.device("meta"):
+        transformer = WanTransformer3DModel(**TI2V_5B_TRANSFORMER)
+        vae = AutoencoderKLWan(**WAN22_VAE)
+    assert 4.9e9 < sum(p.numel() for p in transformer.parameters()) < 5.1e9
+    assert vae.config.z_dim == 48 and vae.config.scale_factor_spatial == 16
+    assert transformer.config.in_channels == vae.config.z_dim == len(vae.config.latents_mean)
+
+
+def test_ti2v_random_teacher_is_the_ti2v_class_with_one_expert_and_counts_flops():
+    from chord_core.teachers.wan import WanTI2VTeacher
+
+    components = random_components("cpu", torch.float32, 2, TINY_TI2V_TRANSFORMER, TINY_WAN22_VAE,
+                                   kind="wan-ti2v-5b")
+    assert components.transformer_2 is None and components.expand_timesteps
+    assert isinstance(random_prompt_teacher(components), WanTI2VTeacher)
+    preset = tiny_preset().replace(teacher="wan-ti2v-5b", width=64, height=64)
+    result = measure(preset, "cpu", repeats=1, transformer_config=TINY_TI2V_TRANSFORMER,
+                     vae_config=TINY_WAN22_VAE, count_flops=True)
+    from diffusers import WanTransformer3DModel
+
+    assert result["parameters"] == sum(p.numel() for p in WanTransformer3DModel(**TINY_TI2V_TRANSFORMER).parameters())
+    # The counted work is at least the two CFG passes' matrix products over every latent token.
+    tokens = (1 + (preset.frames - 1) // 4) * (64 // 32) * (64 // 32)
+    assert result["wan"].flops > 2 * 2 * tokens * result["parameters"]
+    assert result["reference"].flops is None
+
+
+def test_bench_gpu_refuses_a_machine_without_cuda(capsys, monkeypatch):
+    from chord_core.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["bench", "gpu", "--out", "unused.json"]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err

@@ -257,7 +257,7 @@ def tiny_mini_prior(directory: Path) -> Path:
     from chord_core.prior.training import PriorTrainer, TrainConfig
 
     preset = load_preset("mini")
-    settings = ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object)
+    settings = ClipSettings(preset.prior_camera_arc(), preset.frames, preset.gaussians_per_object)
     tiny = PriorConfig(channels=(16, 32), blocks_per_level=1, text_width=32, text_layers=1, embedding=64)
     directory.mkdir(parents=True, exist_ok=True)
     trainer = PriorTrainer(directory, settings, TrainConfig(steps=1, model=tiny))

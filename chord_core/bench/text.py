@@ -171,13 +171,13 @@ def estimate_rigid_motion(scene, cameras, first, last) -> tuple[np.ndarray, floa
 
 
 def prior_sample_motion(prior, scene, prompt: str, views: int, seed: int, guidance: float,
-                        steps: int) -> tuple[np.ndarray, float]:
-    """Translation and yaw of the object in videos the prior samples from the preset's arc."""
+                        steps: int, arc) -> tuple[np.ndarray, float]:
+    """Translation and yaw of the object in videos the prior samples from ``arc`` (the preset's)."""
     import torch
 
     from chord_core.prior.sampling import first_frames, sample_videos
 
-    cameras, first = first_frames(prior, scene, views, seed)
+    cameras, first = first_frames(prior, scene, views, seed, arc)
     generator = torch.Generator().manual_seed(seed)
     videos = sample_videos(prior, first, prompt, steps=steps, guidance=guidance, generator=generator)
     return estimate_rigid_motion(scene, cameras, first.numpy(), videos[:, :, -1].numpy())
@@ -281,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         scene = scene_from_scans([scan], prior.settings.gaussians_per_object)
         translation, yaw = prior_sample_motion(prior, scene, prompt, args.views, args.seed, args.sample_guidance,
-                                               args.sample_steps)
+                                               args.sample_steps, preset.camera_arc())
         s = score(translation, yaw, expected, time.perf_counter() - start)
         sampled.append((expected, s))
         print(f"{name:<6} {prompt:<30} | {_row(expected, d)} | {_row(expected, s)}",

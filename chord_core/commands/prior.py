@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sample.add_argument("--prompt", required=True, help="the command, e.g. 'push the block forward'")
     sample.add_argument("--out", required=True, help="output directory")
     sample.add_argument("--weights", help="a mini_prior.pt (default: the shipped weights)")
+    sample.add_argument("--preset", default="mini", help="the preset whose distillation arc the views sit on")
     sample.add_argument("--views", type=int, default=4, help="cameras on the preset's operator arc")
     sample.add_argument("--steps", type=int, default=30, help="Euler steps of the sampler")
     sample.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance scale")
@@ -47,7 +48,7 @@ def _train(args: argparse.Namespace) -> int:
     from chord_core.prior.training import PriorTrainer, TrainConfig
 
     preset = load_preset(args.preset)
-    settings = ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object)
+    settings = ClipSettings(preset.prior_camera_arc(), preset.frames, preset.gaussians_per_object)
     config = TrainConfig(seed=args.seed)
     if args.steps is not None:
         config.steps = args.steps
@@ -84,10 +85,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    from chord_core.distill.presets import load_preset
     from chord_core.prior.sampling import sample_to_directory
 
-    written = sample_to_directory(args.scene, args.prompt, args.out, weights=args.weights,
-                                  views=args.views, steps=args.steps, guidance=args.guidance, seed=args.seed)
+    written = sample_to_directory(args.scene, args.prompt, args.out, weights=args.weights, views=args.views,
+                                  steps=args.steps, guidance=args.guidance, seed=args.seed,
+                                  arc=load_preset(args.preset).camera_arc())
     for path in written:
         print(path)
     return 0

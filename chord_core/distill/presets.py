@@ -72,6 +72,8 @@ class Preset:
     min_frame_radius: float = 0.0      # metres: framing radius = max(scene bounding radius, this)
     elevation_deg: list[float] = field(default_factory=lambda: [10.0, 40.0])
     azimuth_deg: list[float] = field(default_factory=lambda: [135.0, 225.0])
+    prior_azimuth_deg: list[float] = field(default_factory=list)  # arc `chord prior train` renders its
+                                       # clips on, containing azimuth_deg; empty = azimuth_deg
     widen_azimuth: bool = False        # 3to4D: start narrow around the front view, widen to the range
     camera_pool: int = 0               # > 0: draw each batch from this many fixed orbit cameras (0: fresh ones)
     checkpoint_every: int = 100
@@ -106,14 +108,25 @@ class Preset:
             raise ChordError(f"preset {self.name}: split_fraction must be in (0, 1]")
         if self.sds_reduction not in ("sum", "mean"):
             raise ChordError(f"preset {self.name}: sds_reduction must be sum or mean, got {self.sds_reduction!r}")
+        prior_arc = self.prior_azimuth_deg
+        if prior_arc and not (len(prior_arc) == 2 and prior_arc[0] <= min(self.azimuth_deg)
+                              and max(self.azimuth_deg) <= prior_arc[1]):
+            raise ChordError(f"preset {self.name}: prior_azimuth_deg must be [start, end] containing "
+                                 f"azimuth_deg {self.azimuth_deg}, got {self.prior_azimuth_deg}")
         if self.device not in ("cpu", "cuda"):
             raise ChordError(f"preset {self.name}: device must be cpu or cuda, got {self.device!r}")
         return self
 
     def camera_arc(self) -> CameraArc:
-        """The cameras every teacher's renders come from (and the mini prior was trained on)."""
+        """The cameras every teacher's renders come from during distillation."""
         return CameraArc(self.width, self.height, self.fov_deg, self.radius_scale, tuple(self.elevation_deg),
                          tuple(self.azimuth_deg), self.min_frame_radius)
+
+    def prior_camera_arc(self) -> CameraArc:
+        """The cameras the mini prior's training clips come from: the distillation arc, or the
+        wider ``prior_azimuth_deg`` around it (a prior trained on more views, distilled from the
+        views where it reads directions best)."""
+        return dataclasses.replace(self.camera_arc(), azimuth_deg=tuple(self.prior_azimuth_deg or self.azimuth_deg))
 
     def replace(self, **changes) -> Preset:
         """A copy with some fields changed (None values are ignored), validated."""

@@ -17,7 +17,7 @@ from torch import Tensor
 from chord_core.errors import ChordError
 from chord_core.prior.vocabulary import check_command, tokenize
 from chord_core.prior.weights import LoadedPrior, load_prior
-from chord_core.render.cameras import Cameras
+from chord_core.render.cameras import CameraArc, Cameras
 from chord_core.render.renderer import render
 from chord_core.scene.objects import Scene
 from chord_core.teachers.base import shift_sigma
@@ -43,17 +43,21 @@ def sample_videos(prior: LoadedPrior, first_frames: Tensor, prompt: str, steps: 
     return ((z + 1) / 2).clamp(0, 1)
 
 
-def first_frames(prior: LoadedPrior, scene: Scene, views: int, seed: int) -> tuple[Cameras, Tensor]:
-    """Cameras on the prior's own arc around the scene and their frame-0 renders [views, 3, H, W]."""
+def first_frames(prior: LoadedPrior, scene: Scene, views: int, seed: int,
+                 arc: CameraArc | None = None) -> tuple[Cameras, Tensor]:
+    """Cameras on ``arc`` (default: the prior's training arc) around the scene and their frame-0
+    renders [views, 3, H, W]."""
     centre, radius = scene.bounding_sphere()
-    cameras = prior.settings.arc.sample(centre, radius, views, seed)
+    cameras = (arc or prior.settings.arc).sample(centre, radius, views, seed)
     with torch.no_grad():
         return cameras, render(scene.gaussians, cameras).rgb.permute(0, 3, 1, 2)
 
 
 def sample_to_directory(scene_paths: list[str], prompt: str, out_dir: str | Path, *, weights: str | None = None,
-                        views: int = 4, steps: int = 30, guidance: float = 5.0, seed: int = 0) -> list[Path]:
-    """Write ``prior_samples.mp4`` (the views side by side) and ``prior_samples.png`` (frames x views)."""
+                        views: int = 4, steps: int = 30, guidance: float = 5.0, seed: int = 0,
+                        arc: CameraArc | None = None) -> list[Path]:
+    """Write ``prior_samples.mp4`` (the views side by side) and ``prior_samples.png`` (frames x views),
+    seen from ``arc`` (default: the prior's training arc)."""
     from PIL import Image
 
     from chord_core.formats.video import write_video
@@ -63,7 +67,8 @@ def sample_to_directory(scene_paths: list[str], prompt: str, out_dir: str | Path
     prior = load_prior(weights)
     scene = load_scene(scene_paths, prior.settings.gaussians_per_object)
     generator = torch.Generator().manual_seed(seed)
-    videos = sample_videos(prior, first_frames(prior, scene, views, seed)[1], prompt, steps, guidance, generator)
+    videos = sample_videos(prior, first_frames(prior, scene, views, seed, arc)[1], prompt, steps, guidance,
+                           generator)
     frames = (videos.permute(2, 3, 0, 4, 1).flatten(2, 3) * 255).round().to(torch.uint8).numpy()  # [F, H, V*W, 3]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

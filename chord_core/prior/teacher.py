@@ -29,12 +29,17 @@ class MiniConditioning(Conditioning):
 
 
 def settings_mismatch(trained: ClipSettings, wanted: ClipSettings) -> list[str]:
-    """Human-readable differences between the prior's training clips and a run's renders."""
+    """Human-readable differences between the prior's training clips and a run's renders. The run's
+    azimuth arc may be any part of the trained one (the prior has seen every view on it)."""
     problems = []
     for name in ("frames", "gaussians_per_object"):
         if getattr(trained, name) != getattr(wanted, name):
             problems.append(f"{name} {getattr(wanted, name)} (trained: {getattr(trained, name)})")
-    for name in ("width", "height", "fov_deg", "radius_scale", "elevation_deg", "azimuth_deg", "min_frame_radius"):
+    (trained_lo, trained_hi), (lo, hi) = trained.arc.azimuth_deg, wanted.arc.azimuth_deg
+    if not trained_lo <= lo <= hi <= trained_hi:
+        problems.append(f"azimuth_deg {wanted.arc.azimuth_deg} (trained: {trained.arc.azimuth_deg}; "
+                        "a run may use any part of it)")
+    for name in ("width", "height", "fov_deg", "radius_scale", "elevation_deg", "min_frame_radius"):
         have, want = getattr(trained.arc, name), getattr(wanted.arc, name)
         if tuple(map(float, have if isinstance(have, tuple) else (have,))) != \
                 tuple(map(float, want if isinstance(want, tuple) else (want,))):

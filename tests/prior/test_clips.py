@@ -59,7 +59,7 @@ def test_closing_returns_an_open_lid_to_the_closed_pose():
 
 def test_clips_render_with_the_preset_cameras_and_show_the_motion():
     preset = load_preset("mini")
-    settings = ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object)
+    settings = ClipSettings(preset.prior_camera_arc(), preset.frames, preset.gaussians_per_object)
     obj = random_object(np.random.default_rng(3), 1500)
     still = motion_transforms(obj, [Primitive(TRANSLATE, 1, 1e-9)], preset.frames)
     lifted = motion_transforms(obj, [Primitive(TRANSLATE, 2, 0.1)], preset.frames)

@@ -30,8 +30,8 @@ class ConstantVelocity(torch.nn.Module):
 
 def _prior(net) -> LoadedPrior:
     preset = load_preset("mini")
-    return LoadedPrior(net, ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object), 5.0, {},
-                       Path("test.pt"))
+    settings = ClipSettings(preset.prior_camera_arc(), preset.frames, preset.gaussians_per_object)
+    return LoadedPrior(net, settings, 5.0, {}, Path("test.pt"))
 
 
 def test_euler_sampler_lands_on_the_clean_video_of_an_exact_velocity():

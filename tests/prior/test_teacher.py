@@ -30,7 +30,7 @@ def _random_output_layer(net: MiniPriorNet) -> MiniPriorNet:
 def teacher():
     torch.manual_seed(0)
     preset = load_preset("mini")
-    settings = ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object)
+    settings = ClipSettings(preset.prior_camera_arc(), preset.frames, preset.gaussians_per_object)
     prior = LoadedPrior(_random_output_layer(MiniPriorNet(TINY)), settings, 5.0, {}, Path("test.pt"))
     return MiniTeacher(prior)
 
@@ -76,3 +76,23 @@ def test_a_preset_that_renders_differently_is_refused(teacher):
     teacher.check_settings(ClipSettings(mini.camera_arc(), mini.frames, mini.gaussians_per_object))
     with pytest.raises(ChordError, match="9-frame"):
         teacher.condition(torch.rand(1, 3, 32, 32), 5)
+
+
+def test_a_run_may_use_any_part_of_the_trained_azimuth_arc(teacher):
+    """The mini preset distils from a narrow arc inside the prior's wider training arc."""
+    import dataclasses
+
+    mini = load_preset("mini")
+    assert tuple(mini.azimuth_deg) == (175.0, 185.0) and tuple(mini.prior_azimuth_deg) == (150.0, 210.0)
+    assert teacher.prior.settings.arc.azimuth_deg == (150.0, 210.0)
+
+    def run_arc(lo: float, hi: float) -> ClipSettings:
+        arc = dataclasses.replace(mini.camera_arc(), azimuth_deg=(lo, hi))
+        return ClipSettings(arc, mini.frames, mini.gaussians_per_object)
+
+    teacher.check_settings(run_arc(150.0, 210.0))
+    teacher.check_settings(run_arc(179.0, 181.0))
+    with pytest.raises(ChordError, match=r"azimuth_deg \(140.0, 185.0\) \(trained: \(150.0, 210.0\)"):
+        teacher.check_settings(run_arc(140.0, 185.0))
+    with pytest.raises(ChordError, match="prior_azimuth_deg must be"):
+        mini.replace(prior_azimuth_deg=[178.0, 210.0])

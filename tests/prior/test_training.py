@@ -23,7 +23,7 @@ def _config(steps: int) -> TrainConfig:
 @pytest.fixture(scope="module")
 def settings():
     preset = load_preset("mini")
-    return ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object, scan_points=800)
+    return ClipSettings(preset.prior_camera_arc(), preset.frames, preset.gaussians_per_object, scan_points=800)
 
 
 def _fixed_loss(trainer: PriorTrainer, net) -> float:

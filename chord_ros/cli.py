@@ -12,6 +12,8 @@ from chord_core.cli import build_parser, dispatch
 
 COMMANDS: dict[str, str] = {
     "command": "chord_ros.command_cli",
+    "execute": "chord_ros.execute_cli",
+    "stop": "chord_ros.stop_cli",
     "launch": "chord_ros.launcher",
     "demo": "chord_ros.demo",
 }

@@ -1,21 +1,22 @@
-"""`chord-ros command TEXT`: send one text command with the latest object clouds, print progress.
+"""`chord-ros command TEXT [--execute]`: send one text command with the latest object clouds, print progress.
 
 Waits for the object clouds and the choreographer, sends the goal, prints a progress line per
-new iteration, then the outcome, and (when a planner runs) the plan it produced. Ctrl-C cancels
-the goal; the choreographer keeps its checkpoint.
+new iteration, the outcome, and (when a planner runs) the plan it produced for this command's flow.
+A plan awaiting confirmation moves the arm only with `--execute` (or a later `chord-ros execute
+PLAN_ID`); then the arm's outcome is printed. Ctrl-C cancels the distillation (the choreographer
+keeps its checkpoint) or, once the flow is out, stops the planner's arm goal.
 """
 
 from __future__ import annotations
 
 import argparse
 import threading
-import time
 from dataclasses import dataclass
 
 from chord_core.errors import ChordError
 from chord_ros import names
 
-HELP = "send a text command to the choreographer and print progress and the outcome"
+HELP = "send a text command to the choreographer, print progress and the plan; --execute moves the arm"
 
 
 @dataclass
@@ -24,10 +25,14 @@ class CommandOutcome:
     message: str
     flow: object = None          # chord_msgs/ObjectFlow on success
     plan: object = None          # chord_msgs/PlanReport when a planner answered
+    executed: bool | None = None  # whether the arm executed the plan, when this command confirmed it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", help="how the objects should move, e.g. 'lower the lamp head'")
+    parser.add_argument("--execute", action="store_true",
+                        help="confirm the plan this command produces, so the arm executes it (a planner with "
+                             "auto_execute executes it anyway)")
     parser.add_argument("--objects", nargs="+", help="object names to animate (default: every object seen)")
     parser.add_argument("--preset", default="", help="preset for this goal (default: the choreographer's)")
     parser.add_argument("--frames", type=int, default=0, help="frames (default: the preset's)")
@@ -36,30 +41,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cloud-prefix", default=names.OBJECT_CLOUD_PREFIX, help="clouds come from PREFIX/<name>")
     parser.add_argument("--action", default=names.CHOREOGRAPH_ACTION, help="Choreograph action name")
     parser.add_argument("--wait", type=float, default=15.0,
-                        help="seconds to wait for the clouds and the choreographer")
+                        help="seconds to wait for the clouds, the choreographer and the planner's services")
     parser.add_argument("--plan-timeout", type=float, default=120.0,
                         help="seconds to wait for the planner's report after the flow (0: do not wait)")
-
-
-def wait_until(condition, timeout: float, period: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(period)
-    return True
 
 
 def send_command(node, text: str, *, objects: list[str] | None = None, preset: str = "", frames: int = 0,
                  iterations: int = 0, seed: int = 0, cloud_prefix: str = names.OBJECT_CLOUD_PREFIX,
                  action: str = names.CHOREOGRAPH_ACTION, wait: float = 15.0, plan_timeout: float = 120.0,
-                 echo=print) -> CommandOutcome:
+                 execute: bool = False, echo=print) -> CommandOutcome:
     """Run one command end to end on a spinning `node`; ChordError when it cannot be sent."""
     from rclpy.action import ActionClient
 
     from chord_msgs.action import Choreograph
     from chord_msgs.msg import PlanReport
-    from chord_ros.command_client import CloudCache, describe_feedback, make_goal
+    from chord_ros.command_client import CloudCache, PlannerServices, describe_feedback, make_goal, wait_until
     from chord_ros.node_params import latched_qos
 
     cache = CloudCache(node, cloud_prefix)
@@ -70,10 +66,9 @@ def send_command(node, text: str, *, objects: list[str] | None = None, preset: s
     client = ActionClient(node, Choreograph, action)
     if not client.wait_for_server(timeout_sec=wait):
         raise ChordError(f"no choreographer serves {action} (waited {wait:.0f} s)")
+    planner = PlannerServices(node)
     reports: list = []
-    sent_at = node.get_clock().now()
-    node.create_subscription(PlanReport, names.PLAN_TOPIC,
-                             lambda msg: reports.append(msg) if _newer(msg, sent_at) else None, latched_qos())
+    node.create_subscription(PlanReport, names.PLAN_TOPIC, reports.append, latched_qos(10))
     last = {"iteration": -1}
 
     def on_feedback(feedback) -> None:
@@ -91,40 +86,85 @@ def send_command(node, text: str, *, objects: list[str] | None = None, preset: s
     result_future = handle.get_result_async()
     try:
         wait_until(result_future.done, float("inf"))
-    except KeyboardInterrupt:
-        echo("cancelling ...")
-        handle.cancel_goal_async()
-        wait_until(result_future.done, 10.0)
-        message = result_future.result().result.message if result_future.done() else "cancel sent"
-        return CommandOutcome(False, message)
-    result = result_future.result().result
-    echo(("flow ready: " if result.success else "failed: ") + result.message)
-    outcome = CommandOutcome(result.success, result.message, result.flow if result.success else None)
-    if result.success and plan_timeout > 0:
-        if wait_until(lambda: bool(reports), plan_timeout):
-            outcome.plan = reports[-1]
-            plan = outcome.plan
-            echo(f"plan accepted ({plan.mode}, {len(plan.trajectory.points)} points, max tracking error "
-                 f"{plan.max_tracking_error * 1000:.1f} mm)" if plan.accepted else
-                 f"plan refused at flow frame {plan.offending_frame}: {plan.reason}")
-        else:
+        result = result_future.result().result
+        echo(("flow ready: " if result.success else "failed: ") + result.message)
+        outcome = CommandOutcome(result.success, result.message, result.flow if result.success else None)
+        if not result.success or plan_timeout <= 0:
+            return outcome
+        stamp = result.flow.header.stamp  # the planner's report names the flow it answers by this stamp
+        if not wait_until(lambda: any(r.flow_stamp == stamp for r in reports), plan_timeout):
             echo(f"no plan report on {names.PLAN_TOPIC} within {plan_timeout:.0f} s (is a planner running?)")
-    return outcome
+            return outcome
+        outcome.plan = plan = next(r for r in reports if r.flow_stamp == stamp)
+        echo(describe_plan(plan))
+        if plan.accepted and plan.awaiting_confirmation:
+            if execute:
+                echo(f"confirming plan {plan.plan_id}; Ctrl-C stops the arm")
+                outcome.executed = execute_plan(planner, plan.plan_id, wait, echo)
+            else:
+                echo(f"the arm waits for a confirmation: chord-ros execute {plan.plan_id} "
+                     "(within the planner's plan_max_age)")
+        elif plan.accepted:
+            echo("the planner executes it now (auto_execute)")
+        return outcome
+    except KeyboardInterrupt:
+        if not result_future.done():
+            echo("cancelling the distillation ...")
+            handle.cancel_goal_async()
+            wait_until(result_future.done, 10.0)
+            message = result_future.result().result.message if result_future.done() else "cancel sent"
+            echo(f"choreographer: {message}")
+            if not result_future.done() or not result_future.result().result.success:
+                return CommandOutcome(False, message)
+        stop_planner(planner, wait, echo)  # the flow is out: its plan may be running on the arm
+        return CommandOutcome(False, "interrupted: the planner was asked to stop")
 
 
-def _newer(msg, since) -> bool:
-    from rclpy.time import Time
+def describe_plan(plan) -> str:
+    """One line about a PlanReport."""
+    if not plan.accepted:
+        return f"plan {plan.plan_id} refused at flow frame {plan.offending_frame}: {plan.reason}"
+    from chord_ros.trajectory_conversion import duration_seconds
 
-    return Time.from_msg(msg.header.stamp).nanoseconds >= since.nanoseconds
+    points = plan.trajectory.points
+    return (f"plan {plan.plan_id} accepted: {plan.mode} '{plan.grasp.object_name}', {len(points)} points over "
+            f"{duration_seconds(points[-1].time_from_start):.1f} s, max tracking error "
+            f"{plan.max_tracking_error * 1000:.1f} mm")
+
+
+def execute_plan(planner, plan_id: str, wait: float, echo=print) -> bool:
+    """Confirm a plan and print the arm's outcome; whether the arm executed it."""
+    response = planner.execute(plan_id, wait)
+    echo(("executed: " if response.success else "not executed: ") + response.message)
+    return bool(response.success)
+
+
+def stop_planner(planner, wait: float, echo=print) -> bool | None:
+    """Ask the planner to stop its arm goal; whether it says nothing of its own moves the arm any
+    more, None when no planner answered."""
+    echo("stopping the planner's arm goal ...")
+    try:
+        response = planner.stop(wait)
+    except ChordError as error:
+        echo(f"planner: {error}")
+        return None
+    echo(f"planner: {response.message}")
+    return bool(response.success)
 
 
 def spinning_node(name: str):
-    """(node, executor, thread): a node spun by a background executor; close with `stop_node`."""
+    """(node, executor, thread): a node spun by a background executor; close with `stop_node`.
+
+    Without rclpy's signal handlers: Ctrl-C is only a KeyboardInterrupt in the calling thread, and
+    the context stays up (rclpy's handler would shut it down), so whatever the caller does about
+    the interrupt (cancel a goal, stop the arm) still reaches the graph and hears the answer.
+    """
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
     if not rclpy.ok():
-        rclpy.init()
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node(name)
     executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(node)
@@ -148,7 +188,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = send_command(node, args.text, objects=args.objects, preset=args.preset, frames=args.frames,
                                iterations=args.iterations, seed=args.seed, cloud_prefix=args.cloud_prefix,
-                               action=args.action, wait=args.wait, plan_timeout=args.plan_timeout)
+                               action=args.action, wait=args.wait, plan_timeout=args.plan_timeout,
+                               execute=args.execute)
     finally:
         stop_node(node, executor, thread)
-    return 0 if outcome.success and (outcome.plan is None or outcome.plan.accepted) else 1
+    return 0 if (outcome.success and (outcome.plan is None or outcome.plan.accepted)
+                 and outcome.executed is not False) else 1

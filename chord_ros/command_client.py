@@ -1,20 +1,27 @@
-"""Operator side of the Choreograph action, shared by the `command` node and `chord-ros command`.
+"""Operator side of the graph, shared by the `command` node and the `chord-ros` operator commands.
 
 `CloudCache` keeps the latest segmented cloud of every object published under a topic prefix
-(`/chord/objects/<name>`); `make_goal` turns a text command plus those clouds into a goal;
-`describe_feedback` is the one-line progress both print.
+(`/chord/objects/<name>`); `make_goal` turns a text command plus those clouds into a Choreograph
+goal; `describe_feedback` is the one-line progress both print. `PlannerServices` confirms a plan
+or stops the planner's arm goal (`chord-ros execute`, `stop`, `command --execute` and its Ctrl-C);
+`cancel_all_goals` cancels every goal of an action (`chord-ros stop` on the choreographer).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
+from action_msgs.srv import CancelGoal
+from rclpy.client import Client
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 
 from chord_core.errors import ChordError
 from chord_msgs.action import Choreograph
-from chord_ros import names
+from chord_msgs.srv import ExecutePlan, Stop
+from chord_ros import goal_cancel, names
 from chord_ros.node_params import publishers_qos
 
 
@@ -85,3 +92,48 @@ def describe_feedback(fb: Choreograph.Feedback) -> str:
     losses = " ".join(f"{n}={v:.3g}" for n, v in zip(fb.loss_names, fb.loss_values) if n not in ("tau", "cfg"))
     eta = f"{int(fb.eta // 60)}m{int(fb.eta % 60):02d}s"
     return f"iteration {fb.iteration}/{fb.total_iterations} {fb.phase}  {losses}  eta {eta}".rstrip()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, period: float = 0.05) -> bool:
+    """Poll `condition` (a node spun by another thread fills it in) until true or `timeout` s pass."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(period)
+    return True
+
+
+def call(client: Client, request, wait: float, timeout: float):
+    """The response of one service call from a node spun by another thread; ChordError when no
+    server shows up within `wait` s or none answers within `timeout` s."""
+    if not client.wait_for_service(timeout_sec=wait):
+        raise ChordError(f"no server on {client.srv_name} (waited {wait:g} s)")
+    future = client.call_async(request)
+    if not wait_until(future.done, timeout):
+        raise ChordError(f"no answer on {client.srv_name} within {timeout:g} s")
+    return future.result()
+
+
+class PlannerServices:
+    """The planner's execute and stop services. The clients are made up front, so that they are
+    matched by the time Ctrl-C needs the stop."""
+
+    def __init__(self, node: Node, execute: str = names.EXECUTE_SERVICE, stop: str = names.STOP_SERVICE) -> None:
+        self._execute = node.create_client(ExecutePlan, execute)
+        self._stop = node.create_client(Stop, stop)
+
+    def execute(self, plan_id: str, wait: float) -> ExecutePlan.Response:
+        """Confirm a plan; the answer comes once the arm has finished, or says why nothing was sent."""
+        return call(self._execute, ExecutePlan.Request(plan_id=plan_id), wait, float("inf"))
+
+    def stop(self, wait: float, timeout: float = 60.0) -> Stop.Response:
+        """Cancel the planner's arm goal and withdraw its plan awaiting confirmation (the answer
+        comes once the arm has answered the cancel)."""
+        return call(self._stop, Stop.Request(), wait, timeout)
+
+
+def cancel_all_goals(node: Node, action: str, wait: float) -> str:
+    """Cancel every goal of `action`'s server (whoever sent them); what the server answered."""
+    client = node.create_client(CancelGoal, goal_cancel.cancel_service(action))
+    return goal_cancel.describe_cancel(call(client, goal_cancel.cancel_request(), wait, wait))

@@ -6,7 +6,8 @@
 * ``geometry_msgs/Pose`` <-> rotation [3, 3] + translation [3] / a [4, 4] transform.
 
 Everything arriving from the wire is validated here; a malformed message raises ChordError
-that names the field at fault.
+that names the field at fault, and the nodes' size limits (points per cloud, command length) are
+checked here too.
 """
 
 from __future__ import annotations
@@ -94,6 +95,28 @@ def _cloud_dtype(msg: PointCloud2) -> np.dtype:
         offsets.append(f.offset)
     return np.dtype({"names": names, "formats": formats, "offsets": offsets,
                      "itemsize": msg.point_step})
+
+
+def check_cloud_points(msg: PointCloud2, max_points: int, name: str) -> None:
+    """Refuse object `name`'s cloud of more than `max_points` points before it is decoded: a
+    distillation's memory grows with the points (3 million took 3.3 GB), and a voxel filter upstream
+    loses nothing it needs."""
+    count = int(msg.width) * int(msg.height)
+    if count > max_points:
+        raise ChordError(f"object '{name}': the cloud has {count} points, more than max_points_per_cloud "
+                         f"({max_points}); down-sample it (e.g. a voxel grid filter) or raise the parameter")
+
+
+def text_preview(text: str, limit: int = 80) -> str:
+    """`text`, or its first `limit` characters and its length: logs quote long input without repeating it."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def check_text_length(text: str, max_chars: int) -> None:
+    """Refuse a command longer than `max_chars` characters (the message does not repeat it)."""
+    if len(text) > max_chars:
+        raise ChordError(f"the command has {len(text)} characters, more than max_command_chars ({max_chars}); "
+                         "say it in fewer words")
 
 
 def cloud_to_numpy(msg: PointCloud2) -> tuple[np.ndarray, np.ndarray | None]:

@@ -1,8 +1,10 @@
 """`chord-ros demo`: the whole chain on the bundled scene, then where everything landed.
 
 Starts the manipulate graph (choreographer, command, planner, sim_arm, flow_recorder) through
-the same launcher as `chord-ros launch`, sends the scene's command, waits for the flow, the plan
-and the simulated execution, and prints the output locations and the final object error.
+the same launcher as `chord-ros launch`, sends the scene's command, waits for the flow and the
+plan, confirms the plan as an operator would (`chord-ros command TEXT --execute`; the planner runs
+with auto_execute:=false, as on a real arm), waits for the simulated execution, and prints the
+output locations and the final object error.
 By default the choreographer uses the mini teacher on CPU: the shipped text-driven prior, which
 understands a fixed motion vocabulary, so `--prompt` changes how the block moves ("push the block
 forward", "lift the block", ...). `--teacher wan --model-dir DIR --device cuda --preset gpu-5b`
@@ -183,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     scans, motion_path = graph.demo_scene()
     object_names = [Path(s).stem for s in scans]
     values = {"use_sim": "true", "teacher": args.teacher, "model_dir": args.model_dir, "device": args.device,
-              "preset": args.preset or DEFAULT_PRESETS[args.teacher], "record_bag": "true",
+              "preset": args.preset or DEFAULT_PRESETS[args.teacher], "auto_execute": "false", "record_bag": "true",
               "bag_path": str(out / "bag"), "work_dir": str(out / "runs"), "video_dir": str(out / "sim"),
               "real_time_factor": str(args.real_time_factor)}
     print(teacher_line(args.teacher, motion_path))
@@ -194,12 +196,13 @@ def run(args: argparse.Namespace) -> int:
         poses, arm = PoseWatch(node, object_names), ArmGoalWatch(node)
         starts = {n: _wait_pose(poses, n, 120.0) for n in object_names}  # before anything moves
         known_goals = arm.goals()
-        outcome = send_command(node, prompt, iterations=args.iterations, wait=120.0, plan_timeout=300.0)
+        outcome = send_command(node, prompt, iterations=args.iterations, wait=120.0, plan_timeout=300.0,
+                               execute=True)
         crashed = running.exited()
         if crashed:
             raise ChordError(f"node(s) exited early: {crashed}; see {out / 'logs'}")
-        if not outcome.success or outcome.plan is None or not outcome.plan.accepted:
-            print(f"the chain stopped before the arm moved; logs in {out / 'logs'}")
+        if not outcome.executed:
+            print(f"the chain stopped before the arm finished the plan; logs in {out / 'logs'}")
             return 1
         flow = msg_to_flow(outcome.flow)
         index = select_object(flow, None)  # the planner's default too: the object the flow moves most

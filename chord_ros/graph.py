@@ -34,6 +34,9 @@ class Argument:
 ARGUMENTS: tuple[Argument, ...] = (
     Argument("use_sim", "true", "start sim_arm (MuJoCo Panda) as the arm and the objects' perception; "
              "false = a real controller serves the trajectory action", ("true", "false")),
+    Argument("auto_execute", "", "planner: send accepted plans to the arm at once; false = only when an operator "
+             "confirms one (`chord-ros execute PLAN_ID`, `chord-ros command TEXT --execute`); empty = use_sim's "
+             "value (true in simulation, false on a real arm)", ("", "true", "false")),
     Argument("device", "cpu", "where the choreographer distils", ("cpu", "cuda")),
     Argument("preset", "", "distillation preset: mini, cpu-test, gpu-5b, gpu-14b or a preset .yaml; "
              "empty = the teacher's own (mini: mini; wan, reference: cpu-test)"),
@@ -112,7 +115,7 @@ def nodes(values: dict[str, str] | None = None) -> list[NodeSpec]:
                                    "reference_motion": reference_motion, "device": v["device"],
                                    "work_dir": v["work_dir"]}),
         NodeSpec("command", {"iterations": int(v["iterations"])}),
-        NodeSpec("planner", {}),
+        NodeSpec("planner", {"auto_execute": (v["auto_execute"] or v["use_sim"]) == "true"}),
     ]
     if v["use_sim"] == "true":
         graph.append(NodeSpec("sim_arm", {"scene_files": scene, "video_dir": v["video_dir"],

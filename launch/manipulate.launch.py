@@ -1,5 +1,10 @@
-"""ros2 launch chord_ros manipulate.launch.py [use_sim:=true] [device:=cpu] [teacher:=mini|wan|reference]
-[preset:=NAME (default: the teacher's own)] [model_dir:=DIR|mini_prior.pt] [record_bag:=false] ...
+"""ros2 launch chord_ros manipulate.launch.py [use_sim:=true] [auto_execute:=true|false (default: use_sim's)]
+[device:=cpu] [teacher:=mini|wan|reference] [preset:=NAME (default: the teacher's own)]
+[model_dir:=DIR|mini_prior.pt] [record_bag:=false] ...
+
+With use_sim:=false the planner waits for an operator to confirm each plan (`chord-ros execute
+PLAN_ID`, `chord-ros command TEXT --execute`) unless auto_execute:=true; `ros2 launch chord_ros
+manipulate.launch.py --show-args` lists every argument with its description.
 
 The arguments and nodes come from chord_ros.graph, the description `chord-ros launch manipulate`
 also starts from (for machines without ROS 2's launch package), so both always agree.

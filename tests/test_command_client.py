@@ -73,3 +73,35 @@ def test_feedback_line():
     fb = Choreograph.Feedback(iteration=12, total_iterations=200, phase="coarse",
                               loss_names=["sds", "tau", "arap"], loss_values=[0.4125, 0.9, 0.002], eta=65.0)
     assert describe_feedback(fb) == "iteration 12/200 coarse  sds=0.412 arap=0.002  eta 1m05s"
+
+
+def test_plan_line_names_the_plan_its_motion_or_its_refusal():
+    from trajectory_msgs.msg import JointTrajectoryPoint
+
+    from chord_msgs.msg import PlanReport
+    from chord_ros.command_cli import describe_plan
+    from chord_ros.trajectory_conversion import duration_msg
+
+    plan = PlanReport(plan_id="3f9a2c1b", accepted=True, mode="grasp", max_tracking_error=0.0012)
+    plan.grasp.object_name = "block"
+    plan.trajectory.points = [JointTrajectoryPoint(time_from_start=duration_msg(t)) for t in (0.0, 2.5, 5.25)]
+    assert describe_plan(plan) == ("plan 3f9a2c1b accepted: grasp 'block', 3 points over 5.2 s, "
+                                   "max tracking error 1.2 mm")
+    refused = PlanReport(plan_id="77aa", accepted=False, offending_frame=4, reason="unreachable")
+    assert describe_plan(refused) == "plan 77aa refused at flow frame 4: unreachable"
+
+
+def test_cancel_answers_read_as_what_happened():
+    from action_msgs.msg import GoalInfo
+    from action_msgs.srv import CancelGoal
+
+    from chord_ros.goal_cancel import cancel_request, cancel_took_effect, describe_cancel
+
+    running = CancelGoal.Response(goals_canceling=[GoalInfo(), GoalInfo()])
+    assert describe_cancel(running) == "cancelling 2 goal(s)" and cancel_took_effect(running)
+    nothing = CancelGoal.Response(return_code=CancelGoal.Response.ERROR_REJECTED)
+    assert describe_cancel(nothing).startswith("nothing to cancel") and not cancel_took_effect(nothing)
+    finished = CancelGoal.Response(return_code=CancelGoal.Response.ERROR_GOAL_TERMINATED)
+    assert describe_cancel(finished) == "the goal had already finished" and cancel_took_effect(finished)
+    assert bytes(cancel_request(bytes(range(16))).goal_info.goal_id.uuid) == bytes(range(16))
+    assert not any(cancel_request().goal_info.goal_id.uuid), "all goals: a zero id"

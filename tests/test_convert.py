@@ -6,7 +6,15 @@ from sensor_msgs.msg import PointCloud2, PointField
 
 from chord_core.errors import ChordError
 from chord_core.formats.flow import Flow
-from chord_ros.convert import cloud_to_numpy, flow_to_msg, msg_to_flow, numpy_to_cloud
+from chord_ros.convert import (
+    check_cloud_points,
+    check_text_length,
+    cloud_to_numpy,
+    flow_to_msg,
+    msg_to_flow,
+    numpy_to_cloud,
+    text_preview,
+)
 
 
 @pytest.fixture
@@ -120,6 +128,24 @@ def test_numpy_to_cloud_rejects_bad_shapes_and_values():
         numpy_to_cloud(np.zeros((4, 3)), np.zeros((3, 3)))
     with pytest.raises(ChordError, match="NaN"):
         numpy_to_cloud(np.full((4, 3), np.nan))
+
+
+def test_cloud_size_limit_counts_organised_clouds_and_names_the_parameter():
+    msg = numpy_to_cloud(np.zeros((12, 3), np.float32))
+    msg.height, msg.width, msg.row_step = 3, 4, 4 * msg.point_step  # organised 3 x 4
+    check_cloud_points(msg, 12, "lamp")
+    with pytest.raises(ChordError, match=r"'lamp': the cloud has 12 points, more than max_points_per_cloud \(11\)"):
+        check_cloud_points(msg, 11, "lamp")
+
+
+def test_long_text_is_refused_and_quoted_only_as_a_preview():
+    check_text_length("x" * 20, 20)
+    text = "slide the block " + "very " * 2000
+    with pytest.raises(ChordError, match=r"10016 characters, more than max_command_chars \(500\)") as info:
+        check_text_length(text, 500)
+    assert "very" not in str(info.value)
+    assert text_preview("lift the lamp") == "lift the lamp"
+    assert text_preview(text, 10) == "slide the ... (10016 characters)"
 
 
 def _flow(rng: np.random.Generator, rotations: bool) -> Flow:

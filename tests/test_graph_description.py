@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # argument -> (value to set, node, parameter, value the node must receive); None node = presence
 HONOURED = {
     "use_sim": ("false", "sim_arm", None, False),
+    "auto_execute": ("false", "planner", "auto_execute", False),
     "device": ("cuda", "choreographer", "device", "cuda"),
     "preset": ("gpu-5b", "choreographer", "preset", "gpu-5b"),
     "teacher": ("wan", "choreographer", "teacher", "wan"),
@@ -57,6 +58,15 @@ def test_defaults_run_the_text_driven_mini_teacher_on_the_demo_scene():
     assert choreographer["reference_motion"] == "", "the bundled motion is only for the reference teacher"
     assert default["sim_arm"].parameters["scene_files"] == scans
     assert all(Path(p).is_file() for p in [*scans, motion])
+
+
+def test_the_planner_executes_without_confirmation_only_in_simulation_unless_told():
+    """A real arm (use_sim:=false) moves only when an operator confirms a plan."""
+    assert specs({})["planner"].parameters["auto_execute"] is True
+    assert specs({"use_sim": "false"})["planner"].parameters["auto_execute"] is False
+    assert specs({"use_sim": "false", "auto_execute": "true"})["planner"].parameters["auto_execute"] is True
+    planner_yaml = yaml.safe_load(graph.NodeSpec("planner").params_file.read_text())["planner"]["ros__parameters"]
+    assert planner_yaml["auto_execute"] is False, "a planner started on its own must wait for confirmations"
 
 
 def test_reference_teacher_gets_the_bundled_motion_unless_one_is_named():

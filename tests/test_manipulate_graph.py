@@ -1,7 +1,8 @@
 """The whole graph from `chord-ros launch manipulate`, every node its own process:
 text on /chord/command -> choreographer -> flow -> planner -> sim_arm moves the object within the
-planner's target; launch arguments reach the nodes; Ctrl-C closes everything cleanly; the bag
-holds the chain's messages. It runs the reference teacher (named: the default is mini), whose
+planner's target (use_sim:=true: the planner executes without confirmation); launch arguments reach
+the nodes; `chord-ros stop` cancels the next command's distillation; Ctrl-C closes everything
+cleanly; the bag holds the chain's messages. It runs the reference teacher (named: the default is mini), whose
 flow follows the bundled scene's known motion."""
 
 import signal
@@ -50,12 +51,18 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
     node = rclpy.create_node("graph_test", context=rclpy_context)
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
-    got = {"flow": [], "plan": [], "pose": [], "status": [], "arm": {}}
+    got = {"flow": [], "plan": [], "pose": [], "status": [], "arm": {}, "goals": {}}
     node.create_subscription(ObjectFlow, "/chord/flow", got["flow"].append, latched_qos())
     node.create_subscription(PlanReport, "/chord/plan", got["plan"].append, latched_qos())
     node.create_subscription(PoseStamped, "/chord/object_pose/block", got["pose"].append, 50)
-    node.create_subscription(GoalStatusArray, "/chord/choreograph/_action/status",
-                             lambda m: got["status"].append(m) if m.status_list else None, latched_qos())
+
+    def on_choreograph_status(msg) -> None:
+        if msg.status_list:
+            got["status"].append(msg)
+            got["goals"].update({bytes(s.goal_info.goal_id.uuid): s.status for s in msg.status_list})
+
+    node.create_subscription(GoalStatusArray, "/chord/choreograph/_action/status", on_choreograph_status,
+                             latched_qos())
     node.create_subscription(GoalStatusArray, "/arm_controller/follow_joint_trajectory/_action/status",
                              lambda m: got["arm"].update({bytes(s.goal_info.goal_id.uuid): s.status
                                                           for s in m.status_list}), latched_qos(10))
@@ -66,6 +73,7 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
         assert read_parameters(node, executor, launcher, "choreographer", ["work_dir", "teacher"]) == [
             str(tmp_path / "runs"), "reference"]
         assert read_parameters(node, executor, launcher, "flow_recorder", ["bag_path"]) == [str(tmp_path / "bag")]
+        assert read_parameters(node, executor, launcher, "planner", ["auto_execute"]) == [True]
         spin_until(executor, lambda: got["pose"] and command.get_subscription_count() > 0, 60, (launcher,),
                    "sim_arm's object pose and the command node")
         start = pose_msg_to_matrix(got["pose"][-1].pose)
@@ -81,7 +89,7 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
             retry_at = time.monotonic() + 3.0
             spin_until(executor, lambda retry_at=retry_at: got["status"] or time.monotonic() > retry_at, 5.0,
                        (launcher,), "a goal")
-        spin_until(executor, lambda: got["flow"], 300, (launcher,), "the distilled flow")
+        spin_until(executor, lambda: got["flow"], 900, (launcher,), "the distilled flow")  # minutes on a loaded CPU
         spin_until(executor, lambda: got["plan"], 120, (launcher,), "the plan report")
         plan = got["plan"][-1]
         assert plan.accepted, f"plan refused at frame {plan.offending_frame}: {plan.reason}"
@@ -96,6 +104,18 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
         error = final_object_error(start, pose_msg_to_matrix(got["pose"][-1].pose), flow_target(flow, 0))
         print(f"simulated object vs flow target: {error.position_mm:.2f} mm, {error.rotation_deg:.2f} deg")
         assert error.position_mm <= POSITION_TARGET_MM and error.rotation_deg <= ROTATION_TARGET_DEG
+
+        done = set(got["goals"])
+        command.publish(String(data="slide the block to the right"))
+        spin_until(executor, lambda: any(s == GoalStatus.STATUS_EXECUTING for g, s in got["goals"].items()
+                                         if g not in done), 120, (launcher,), "the second command's distillation")
+        stop = subprocess.run([sys.executable, "-m", "chord_ros.cli", "stop"], capture_output=True, text=True,
+                              timeout=120)
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert "planner: no arm goal was running" in stop.stdout
+        assert "choreographer: cancelling 1 goal(s)" in stop.stdout
+        spin_until(executor, lambda: any(s == GoalStatus.STATUS_CANCELED for g, s in got["goals"].items()
+                                         if g not in done), 60, (launcher,), "the distillation to end cancelled")
     finally:
         executor.shutdown()
         node.destroy_node()

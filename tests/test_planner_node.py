@@ -1,7 +1,13 @@
-"""planner + sim_arm processes: a published ObjectFlow becomes a PlanReport and, when accepted, a
-trajectory the simulated arm executes so the box ends where the flow says; an unreachable flow is
-refused with its frame and reason and the arm never gets a goal."""
+"""planner + sim_arm processes: a published ObjectFlow becomes a PlanReport with a plan id; with
+auto_execute off (the default) no trajectory reaches the arm until an execute request names that
+plan, after which the simulated arm executes it so the box ends where the flow says; execute
+requests for unknown, superseded or already confirmed plans are refused with the reason; an
+unreachable flow is refused with its frame and reason and the arm never gets a goal. The plan
+ledger's rules (stale, withdrawn, ...) are checked without ROS."""
 
+import contextlib
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -12,8 +18,13 @@ from sensor_msgs.msg import JointState
 from chord_core.formats.flow import Flow
 from chord_core.formats.scans import Scan, save_scan
 from chord_core.robot import flow_cases
+from chord_core.robot.config import PANDA_ARM_JOINTS
+from chord_core.robot.planner import Plan
+from chord_core.robot.safety import PlanRefused
 from chord_ros import names
 from chord_ros.convert import flow_to_msg
+
+PLANNING_TIMEOUT = 600.0  # s: planning one flow takes seconds on an idle CPU, minutes on a loaded one
 
 
 class Observer:
@@ -47,7 +58,7 @@ class Observer:
         for status in msg.status_list:
             self.goals[bytes(status.goal_info.goal_id.uuid)] = status.status
 
-    def spin_until(self, done, timeout=90.0, what=""):
+    def spin_until(self, done, timeout=PLANNING_TIMEOUT, what=""):
         spin_until(self.executor, done, timeout, self.procs, what)
 
     def spin_for(self, seconds: float) -> None:
@@ -67,21 +78,36 @@ class Observer:
             self.spin_for(0.5)
         raise AssertionError("the planner stayed busy")
 
+    def call(self, srv_type, name: str, request):
+        """A service call to the planner, answered (an execute request: once the arm has finished)."""
+        client = self.node.create_client(srv_type, name)
+        self.spin_until(client.service_is_ready, what=f"the service {name}")
+        future = client.call_async(request)
+        self.spin_until(future.done, what=f"the answer on {name}")
+        return future.result()
 
-@pytest.fixture(scope="module")
-def graph(tmp_path_factory):
+    def execute(self, plan_id: str):
+        from chord_msgs.srv import ExecutePlan
+
+        return self.call(ExecutePlan, names.EXECUTE_SERVICE, ExecutePlan.Request(plan_id=plan_id))
+
+
+@contextlib.contextmanager
+def planner_graph(tmp, sim_arm_params: dict, planner_params: dict):
+    """sim_arm holding the lift-and-move box and a planner as processes, and an Observer on them
+    (``observer.log``: the planner's log); the logs' tails are printed on the way out."""
     import rclpy
     from rclpy.context import Context
 
-    tmp = tmp_path_factory.mktemp("planner")
     scene = save_scan(Scan("box", flow_cases.lift_and_move().scene["box"]), tmp / "box.npz")
-    procs = [start_node("sim_arm", {"scene_files": f"['{scene}']", "real_time_factor": 20.0}, tmp / "sim_arm.log"),
-             start_node("planner", {"grasp_backend": "antipodal"}, tmp / "planner.log")]
+    procs = [start_node("sim_arm", {"scene_files": f"['{scene}']", **sim_arm_params}, tmp / "sim_arm.log"),
+             start_node("planner", planner_params, tmp / "planner.log")]
     context = Context()
     rclpy.init(context=context)
     observer = None
     try:
         observer = Observer(context, procs)
+        observer.log = tmp / "planner.log"
         observer.spin_until(lambda: observer.flow_pub.get_subscription_count() > 0 and observer.pose is not None,
                             what="the planner's flow subscription and the simulated box")
         yield observer
@@ -94,22 +120,54 @@ def graph(tmp_path_factory):
             print((tmp / log).read_text()[-3000:])
 
 
-def test_accepted_flow_is_executed_and_the_box_follows_it(graph):
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    with planner_graph(tmp_path_factory.mktemp("planner"), {"real_time_factor": 20.0},
+                       {"grasp_backend": "antipodal", "auto_execute": False}) as observer:
+        yield observer
+
+
+def test_a_plan_moves_the_arm_only_once_its_execute_request_arrives(graph):
     from action_msgs.msg import GoalStatus
+    from builtin_interfaces.msg import Time
 
     case = flow_cases.lift_and_move()
     before = set(graph.goals)
-    report = graph.plan(case.flow)
-    assert report.accepted, report.reason
-    assert report.offending_frame == -1 and report.mode == "grasp" and report.grasp.object_name == "box"
-    assert len(report.trajectory.points) > 10 and len(report.trajectory.joint_names) == 9
-    assert len(report.tracking_errors) == case.flow.num_frames
+    msg = flow_to_msg(case.flow, stamp=Time(sec=1234, nanosec=5))
+    first = graph.plan(msg)
+    assert first.accepted, first.reason
+    assert first.awaiting_confirmation and first.plan_id and first.flow_stamp == msg.header.stamp
+    assert first.offending_frame == -1 and first.mode == "grasp" and first.grasp.object_name == "box"
+    assert len(first.trajectory.points) > 10 and len(first.trajectory.joint_names) == 9
+    assert len(first.tracking_errors) == case.flow.num_frames
+    graph.spin_for(3.0)
+    assert set(graph.goals) == before, "a plan reached the arm without an execute request"
+
+    unknown = graph.execute("no-such-plan")
+    assert not unknown.success and f"unknown plan 'no-such-plan' (the latest is '{first.plan_id}')" in unknown.message
+
+    second = graph.plan(case.flow)  # the same command again: a new plan supersedes the first
+    assert second.accepted and second.plan_id != first.plan_id, second.reason
+    cli = subprocess.run([sys.executable, "-m", "chord_ros.cli", "execute", first.plan_id],
+                         capture_output=True, text=True, timeout=PLANNING_TIMEOUT)
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    assert f"superseded by plan '{second.plan_id}'" in cli.stdout and "not executed" in cli.stdout
+    graph.spin_for(1.0)
+    assert set(graph.goals) == before
+
+    executed = graph.execute(second.plan_id)
+    assert executed.success and executed.message.startswith("succeeded (SUCCESSFUL)"), executed.message
     graph.spin_until(lambda: any(s == GoalStatus.STATUS_SUCCEEDED for g, s in graph.goals.items() if g not in before),
-                     what="the arm to finish the goal")
+                     what="the arm's status of the goal")
+    assert len(set(graph.goals) - before) == 1
     graph.pose = None
     graph.spin_until(lambda: graph.pose is not None, what="the box pose")
     p = graph.pose.pose.position
     assert np.linalg.norm(np.array([p.x, p.y, p.z]) - flow_target_centroid(case.flow)) <= 0.01
+
+    again = graph.execute(second.plan_id)
+    assert not again.success and "confirmed already" in again.message
+    assert len(set(graph.goals) - before) == 1
 
 
 def test_unreachable_flow_is_refused_and_never_sent(graph):
@@ -152,28 +210,63 @@ def test_every_malformed_flow_gets_a_refused_report_with_the_reason(graph, make,
     assert set(graph.goals) == before
 
 
+def held_plan(q: np.ndarray, k: int = 3) -> Plan:
+    """A certified-looking plan that holds the arm at q."""
+    return Plan(joint_names=PANDA_ARM_JOINTS, times=np.arange(k, dtype=float), positions=np.repeat(q[None], k, 0),
+                velocities=np.zeros((k, 7)), gripper=np.full(k, 0.04), flow_frames=np.zeros(k, int),
+                phases=["approach"] * k, mode="grasp", object_name="box", grasp=None, tracking_errors=np.zeros(1),
+                planning_time=0.1)
+
+
 def test_plans_are_not_sent_without_a_fresh_start_state_near_their_start(rclpy_context):
-    from chord_core.robot.config import PANDA_ARM_JOINTS
-    from chord_core.robot.planner import Plan
     from chord_ros.nodes.planner import Planner
 
     node = Planner(context=rclpy_context)
     try:
         home = np.array(node.config.home)
-        k = 3
-        plan = Plan(joint_names=PANDA_ARM_JOINTS, times=np.arange(k, dtype=float),
-                    positions=np.repeat(home[None], k, 0), velocities=np.zeros((k, 7)), gripper=np.full(k, 0.04),
-                    flow_frames=np.zeros(k, int), phases=["approach"] * k, mode="grasp", object_name="box",
-                    grasp=None, tracking_errors=np.zeros(1), planning_time=0.1)
-        assert "no fresh /joint_states" in node.send_to_arm(plan)
+        plan = held_plan(home)
+        sent, outcome = node.execute(plan, stops=0)
+        assert not sent and "no fresh /joint_states" in outcome
         moved = home.copy()
         moved[1] += 0.2
         node._on_joint_state(JointState(name=list(PANDA_ARM_JOINTS), position=moved.tolist()))
-        outcome = node.send_to_arm(plan)
-        assert outcome.startswith("not sent") and "0.200 rad" in outcome and "panda_joint2" in outcome
+        sent, outcome = node.execute(plan, stops=0)
+        assert not sent and outcome.startswith("not sent") and "0.200 rad" in outcome and "panda_joint2" in outcome
     finally:
         node.destroy_node()
 
+
+def test_the_plan_ledger_lets_only_the_latest_fresh_unconfirmed_plan_through():
+    from chord_ros.nodes.planner import PlanLedger, PlanUnavailable
+
+    ledger = PlanLedger(keep=3)
+    plan = held_plan(np.zeros(7))
+    refused = Plan.refused(PlanRefused(4, "unreachable at frame 4"), PANDA_ARM_JOINTS, "grasp", "box", 0.0)
+    first = ledger.add(plan, awaiting=True, now=0.0)
+    second = ledger.add(plan, awaiting=True, now=1.0)
+    with pytest.raises(PlanUnavailable, match=f"'{first}' cannot be executed: it was superseded by plan '{second}'"):
+        ledger.take(first, max_age=60.0, now=2.0)
+    assert ledger.take(second, max_age=60.0, now=2.0) is plan
+    with pytest.raises(PlanUnavailable, match="confirmed already"):
+        ledger.take(second, max_age=60.0, now=2.0)
+
+    stale = ledger.add(plan, awaiting=True, now=10.0)
+    with pytest.raises(PlanUnavailable, match=r"it is stale: planned 61 s ago, plan_max_age is 60 s"):
+        ledger.take(stale, max_age=60.0, now=71.0)
+    fresh = ledger.add(plan, awaiting=True, now=80.0)
+    assert ledger.withdraw("it was withdrawn by a stop request") == fresh
+    assert ledger.withdraw("again") == ""
+    with pytest.raises(PlanUnavailable, match="withdrawn by a stop request"):
+        ledger.take(fresh, max_age=60.0, now=81.0)
+
+    no = ledger.add(refused, awaiting=False, now=90.0)
+    with pytest.raises(PlanUnavailable, match="it was refused: unreachable at frame 4"):
+        ledger.take(no, max_age=60.0, now=91.0)
+    auto = ledger.add(plan, awaiting=False, now=92.0)
+    with pytest.raises(PlanUnavailable, match="executed it at once"):
+        ledger.take(auto, max_age=60.0, now=93.0)
+    with pytest.raises(PlanUnavailable, match=f"unknown plan '{first}' \\(the latest is '{auto}'\\)"):
+        ledger.take(first, max_age=60.0, now=93.0)  # only the last `keep` plans are remembered
 
 
 def test_an_unexpected_planning_error_still_answers_the_flow_with_a_refusal(rclpy_context, monkeypatch):

@@ -10,13 +10,15 @@ from chord_core.robot import flow_cases
 
 
 def test_topic_interface_executes_the_plan(tmp_path, rclpy_context):
-    """trajectory_interface:=topic on both ends: a plain JointTrajectory moves the box too."""
+    """trajectory_interface:=topic on both ends: a plain JointTrajectory moves the box too (with
+    auto_execute, so the plan goes out without an execute request)."""
     case = flow_cases.lift_and_move()
     scene = save_scan(Scan("box", case.scene["box"]), tmp_path / "box.npz")
     topic = {"trajectory_interface": "topic"}
     procs = [start_node("sim_arm", {"scene_files": f"['{scene}']", "real_time_factor": 20.0, **topic},
                         tmp_path / "sim_arm.log"),
-             start_node("planner", {"grasp_backend": "antipodal", **topic}, tmp_path / "planner.log")]
+             start_node("planner", {"grasp_backend": "antipodal", "auto_execute": True, **topic},
+                        tmp_path / "planner.log")]
     observer = None
     try:
         observer = Observer(rclpy_context, procs)

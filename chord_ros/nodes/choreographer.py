@@ -9,9 +9,13 @@ Policies (README "Nodes"):
 * an invalid goal (empty prompt or cloud, NaN points, names not matching clouds; with the mini
   teacher a command without any word of its motion vocabulary) is accepted and aborted at once
   with `success=false` and the reason in `message`, so the client learns why;
-* cancel: the loop stops at its next iteration and writes its checkpoint; the goal is reported
-  cancelled within `cancel_wait` s even when an iteration takes longer (a GPU iteration can take
-  ~36 s), and the node accepts new goals once the worker has stopped.
+* cancel: the goal is reported cancelled at once (the execute loop looks for a cancel every
+  CANCEL_POLL s); the loop stops at the end of its current iteration (a GPU iteration can take
+  ~36 s) and writes its checkpoint. One goal sent meanwhile is accepted and waits for it (feedback
+  phase "waiting", up to `stop_wait` s), so an operator's next command is not refused;
+* size limits: a cloud of more than `max_points_per_cloud` points or a prompt of more than
+  `max_command_chars` characters is aborted with the reason before any work; after each run the
+  node hands the run's memory back to the system (`release_memory`).
 
 Teachers: mini (default) is the shipped text-driven prior, on CPU, with a fixed motion vocabulary;
 wan is Wan 2.2 from local weights (open vocabulary, GPU); reference follows a known target motion
@@ -24,9 +28,12 @@ ROS_DOMAIN_ID; clouds and flows travel inside the action messages, so nothing el
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +49,7 @@ from chord_core.prior.vocabulary import check_command, tokenize
 from chord_msgs.action import Choreograph
 from chord_msgs.msg import ObjectFlow
 from chord_ros import names
-from chord_ros.convert import cloud_to_numpy, flow_to_msg
+from chord_ros.convert import check_cloud_points, check_text_length, cloud_to_numpy, flow_to_msg
 from chord_ros.graph import MINI_VOCABULARY, TEACHERS
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
@@ -54,11 +61,30 @@ TEACHER_NOTES = {
     "reference": " (reference teacher: follows the known target motion, not the prompt)",
 }
 
+#: Seconds between the execute loop's looks for a cancel request: how late a cancel is answered.
+CANCEL_POLL = 0.05
+#: The feedback phase of a goal waiting for a cancelled run to stop.
+WAITING = "waiting for the cancelled goal to stop"
+#: The result message of a goal ended by the node's shutdown.
+SHUTTING_DOWN = "the choreographer is shutting down"
 
-def goal_scans(goal: Choreograph.Goal) -> list[Scan]:
-    """The goal's clouds as validated scans; ChordError naming the first problem."""
+
+def release_memory() -> None:
+    """Give a finished run's memory back to the system: collect the run's Python objects, then ask
+    glibc to return the heap pages it keeps for reuse (after a 500 000-point goal the node stayed
+    ~200 MB larger without this); elsewhere there is no malloc_trim and nothing to do."""
+    gc.collect()
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+def goal_scans(goal: Choreograph.Goal, max_points: int, max_chars: int) -> list[Scan]:
+    """The goal's clouds as validated scans; ChordError naming the first problem (sizes over the
+    limits included, checked before a cloud is decoded)."""
     if not goal.prompt.strip():
         raise ChordError("the goal has an empty prompt; say how the objects should move")
+    check_text_length(goal.prompt, max_chars)
     if not goal.clouds:
         raise ChordError("the goal has no object clouds")
     if len(goal.object_names) != len(goal.clouds):
@@ -67,6 +93,7 @@ def goal_scans(goal: Choreograph.Goal) -> list[Scan]:
         raise ChordError(f"object names must be non-empty and unique, got {list(goal.object_names)}")
     scans = []
     for name, cloud in zip(goal.object_names, goal.clouds):
+        check_cloud_points(cloud, max_points, name)
         try:
             points, colors = cloud_to_numpy(cloud)
         except ChordError as error:
@@ -82,7 +109,7 @@ class RunState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     cancel: threading.Event = field(default_factory=threading.Event)
     feedback: Choreograph.Feedback = field(default_factory=Choreograph.Feedback)
-    result: object = None
+    flow: ObjectFlow | None = None
     error: str = ""
     iterations: int = 0
 
@@ -126,14 +153,22 @@ class Choreographer(Node):
         self.work_dir = declare(self, "work_dir", "",
                                 "runs go to <work_dir>/<time>_<goal>; empty = ~/.ros/chord_runs")
         self.feedback_rate = declare(self, "feedback_rate", 2.0, "feedback messages per second (>= 1)")
-        self.cancel_wait = declare(self, "cancel_wait", 1.5,
-                                   "seconds a cancel waits for the loop to stop before the goal is reported cancelled")
+        self.stop_wait = declare(self, "stop_wait", 60.0,
+                                 "seconds a goal accepted while a cancelled run is still stopping (it ends at its "
+                                 "current iteration) waits for it before it is aborted")
+        self.max_points_per_cloud = declare(self, "max_points_per_cloud", 500000,
+                                            "goals with a larger cloud are aborted with the reason (memory grows "
+                                            "with the points; down-sample upstream)")
+        self.max_command_chars = declare(self, "max_command_chars", 500,
+                                         "goals with a longer prompt are aborted with the reason")
         self.frame_id = declare(self, "frame_id", names.BASE_FRAME, "frame of the published flows")
         self.write_views = declare(self, "write_views", True,
                                    "render views.mp4 of each run for people (CPU: tens of seconds per run)")
         self._validate()
         self._busy = threading.Lock()
         self._running: RunState | None = None  # the goal close() stops
+        self._admit = threading.Lock()  # guards _queued
+        self._queued: Choreograph.Goal | None = None  # accepted while a cancelled run stops; waits for it
         self._closing = threading.Event()
         self._teachers: dict[tuple, object] = {}  # the loaded mini or Wan teacher; one at a time (memory)
         self._flow_pub = self.create_publisher(ObjectFlow, self.flow_topic, latched_qos())
@@ -166,15 +201,32 @@ class Choreographer(Node):
             raise ChordError(f"device must be cpu, cuda or empty, got '{self.device}'")
         if self.feedback_rate < 1.0:
             raise ChordError(f"feedback_rate must be >= 1 Hz, got {self.feedback_rate}")
-        if self.cancel_wait <= 0:
-            raise ChordError(f"cancel_wait must be > 0 s, got {self.cancel_wait}")
+        if self.stop_wait < 0 or min(self.max_points_per_cloud, self.max_command_chars) < 1:
+            raise ChordError(f"stop_wait must be >= 0 s and max_points_per_cloud, max_command_chars >= 1, got "
+                             f"{self.stop_wait}, {self.max_points_per_cloud}, {self.max_command_chars}")
         load_preset(self.preset).replace(device=self.device or None)
 
-    def _on_goal(self, _goal) -> GoalResponse:
-        if not self._busy.acquire(blocking=False):
-            self.get_logger().warning("rejecting a goal: another goal is running (one at a time; cancel it first)")
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
+    def _on_goal(self, goal: Choreograph.Goal) -> GoalResponse:
+        """Accept when free (the goal takes the one-goal lock), or as the one goal that waits while a
+        cancelled run stops (it takes the lock in _execute)."""
+        with self._admit:
+            if self._queued is None:
+                if self._busy.acquire(blocking=False):
+                    return GoalResponse.ACCEPT
+                running = self._running
+                if running is not None and running.cancel.is_set() and not self._closing.is_set():
+                    self._queued = goal
+                    return GoalResponse.ACCEPT
+        self.get_logger().warning("rejecting a goal: another goal is running (one at a time; cancel it first)")
+        return GoalResponse.REJECT
+
+    def _dequeue(self, goal: Choreograph.Goal) -> bool:
+        """Whether `goal` was the waiting one (then it does not hold the lock); frees the waiting place."""
+        with self._admit:
+            if self._queued is not goal:
+                return False
+            self._queued = None
+            return True
 
     def _run_dir(self, goal_handle) -> Path:
         root = Path(self.work_dir).expanduser() if self.work_dir else Path.home() / ".ros" / "chord_runs"
@@ -183,40 +235,51 @@ class Choreographer(Node):
     def _execute(self, goal_handle) -> Choreograph.Result:
         goal = goal_handle.request
         try:
-            scans = goal_scans(goal)
+            scans = goal_scans(goal, self.max_points_per_cloud, self.max_command_chars)
             if self.teacher == "mini":  # before any work: the prior only knows its motion words
                 check_command(goal.prompt)
                 tokenize(goal.prompt)
             preset = load_preset(goal.preset or self.preset).replace(
                 frames=goal.frames or None, iterations=goal.iterations or None, device=self.device or None)
         except ChordError as error:
-            self._busy.release()
+            if not self._dequeue(goal):
+                self._busy.release()
             self.get_logger().error(f"goal aborted: {error}")
             goal_handle.abort()
             return Choreograph.Result(success=False, message=str(error))
-        out_dir = self._run_dir(goal_handle)
         state = RunState()
-        state.feedback.phase, state.feedback.total_iterations = "setup", preset.iterations
+        state.feedback.total_iterations = preset.iterations
+        if self._queued is goal:
+            state.feedback.phase = WAITING
+            outcome = self._follow(goal_handle, state, lambda t: self._busy.acquire(timeout=t),
+                                   time.monotonic() + self.stop_wait)
+            self._dequeue(goal)
+            if outcome != "finished":
+                return self._not_started(goal_handle, outcome)
+        state.feedback.phase = "setup"
+        out_dir = self._run_dir(goal_handle)
         worker = threading.Thread(target=self._work, args=(goal, scans, preset, out_dir, state), daemon=True)
         self.get_logger().info(f"goal '{goal.prompt}': {len(scans)} objects, {preset.iterations} iterations "
                                f"of {preset.name} -> {out_dir}")
         self._running = state
         worker.start()
-        period = 1.0 / self.feedback_rate
-        while worker.is_alive():
-            if self._closing.is_set():  # close() already told the worker to stop
-                return Choreograph.Result(success=False, message="the choreographer is shutting down")
-            if goal_handle.is_cancel_requested:
-                return self._cancel(goal_handle, worker, state, out_dir)
-            goal_handle.publish_feedback(state.snapshot())
-            worker.join(period)
+
+        def stopped(timeout: float) -> bool:
+            worker.join(timeout)
+            return not worker.is_alive()
+
+        outcome = self._follow(goal_handle, state, stopped)
+        if outcome == "cancel":
+            return self._cancel(goal_handle, state, out_dir)
+        if outcome == "closing":  # stop the worker (close() may have looked before it was running)
+            state.cancel.set()
+            return Choreograph.Result(success=False, message=SHUTTING_DOWN)
         if state.error:
             goal_handle.abort()
             return Choreograph.Result(success=False, message=state.error)
-        flow_msg = flow_to_msg(state.result.flow, frame_id=self.frame_id, stamp=self.get_clock().now().to_msg())
+        flow_msg = state.flow
         self._flow_pub.publish(flow_msg)
-        message = (f"flow of {state.result.flow.num_points} points over {state.result.flow.num_frames} frames; "
-                   f"outputs in {out_dir}")
+        message = f"flow of {flow_msg.num_points} points over {flow_msg.num_frames} frames; outputs in {out_dir}"
         if self.teacher == "reference":
             message += " (reference teacher: the known target motion, not text-driven)"
         elif self.teacher == "mini":
@@ -225,24 +288,52 @@ class Choreographer(Node):
         self.get_logger().info(message)
         return Choreograph.Result(success=True, message=message, flow=flow_msg)
 
+    def _follow(self, goal_handle, state: RunState, finished: Callable[[float], bool],
+                deadline: float = float("inf")) -> str:
+        """Publish the state as feedback at feedback_rate and look every CANCEL_POLL s for the end:
+        'finished' once finished(CANCEL_POLL) is true, else 'cancel', 'closing' or 'timeout' (deadline)."""
+        next_feedback = 0.0
+        while True:
+            if self._closing.is_set():
+                return "closing"
+            if goal_handle.is_cancel_requested:
+                return "cancel"
+            if time.monotonic() > deadline:
+                return "timeout"
+            if time.monotonic() >= next_feedback:
+                goal_handle.publish_feedback(state.snapshot())
+                next_feedback = time.monotonic() + 1.0 / self.feedback_rate
+            if finished(CANCEL_POLL):
+                return "finished"
+
+    def _not_started(self, goal_handle, outcome: str) -> Choreograph.Result:
+        """The end of a goal that was still waiting for a cancelled run to stop."""
+        if outcome == "cancel":
+            message = "cancelled while waiting for the previous (cancelled) goal to stop; nothing was run"
+            goal_handle.canceled()
+        elif outcome == "timeout":
+            message = (f"the previous (cancelled) goal did not stop within stop_wait ({self.stop_wait:g} s); "
+                       "nothing was run, send the goal again")
+            goal_handle.abort()
+        else:
+            return Choreograph.Result(success=False, message=SHUTTING_DOWN)
+        self.get_logger().warning(message)
+        return Choreograph.Result(success=False, message=message)
+
     def close(self) -> None:
         """Ctrl-C / shutdown: stop the running distillation at its next iteration, so the executor's
         callback thread (which the interpreter joins at exit) returns instead of waiting out the run."""
         self._closing.set()
         if self._running is not None:
             self._running.cancel.set()
-        if not self._busy.acquire(timeout=self.cancel_wait + 5.0):  # the worker ends at its next iteration
+        if not self._busy.acquire(timeout=self.stop_wait + 5.0):  # the worker ends at its next iteration
             self.get_logger().warning("shutting down while a run is still stopping")
 
-    def _cancel(self, goal_handle, worker: threading.Thread, state: RunState, out_dir: Path) -> Choreograph.Result:
+    def _cancel(self, goal_handle, state: RunState, out_dir: Path) -> Choreograph.Result:
+        """Answer at once; the worker stops at the end of its current iteration and writes the checkpoint."""
         state.cancel.set()
-        worker.join(self.cancel_wait)
-        checkpoint = out_dir / "checkpoint.pt"
-        if worker.is_alive():
-            message = (f"cancelled after {state.iterations} iterations; the checkpoint {checkpoint} is written "
-                       "when the current iteration ends")
-        else:
-            message = f"cancelled after {state.iterations} iterations; checkpoint kept at {checkpoint}"
+        message = (f"cancelled after {state.iterations} iterations; the run stops at the end of its current "
+                   f"iteration and writes its checkpoint {out_dir / 'checkpoint.pt'}")
         goal_handle.canceled()
         self.get_logger().info(message)
         return Choreograph.Result(success=False, message=message)
@@ -276,15 +367,20 @@ class Choreographer(Node):
             teacher.check_settings(ClipSettings(preset.camera_arc(), preset.frames, preset.gaussians_per_object))
         return teacher
 
-    def _work(self, goal, scans: list[Scan], preset, out_dir: Path, state: RunState) -> None:
-        """Worker thread: the whole pipeline; releases the one-goal lock however it ends."""
+    def _distil(self, goal, scans: list[Scan], preset, out_dir: Path, state: RunState) -> ObjectFlow:
+        """The whole pipeline; only the flow message outlives it (the run's arrays are freed on return)."""
         from chord_core.distill.pipeline import animate
 
+        result = animate(goal.prompt, out_dir, preset, scans=scans, teacher_kind=self.teacher,
+                         model_dir=self.model_dir or None, reference_motion=self.reference_motion or None,
+                         seed=int(goal.seed), progress=state.report, cancel=state.cancel,
+                         write_views=self.write_views, teacher=self._loaded_teacher(preset, state))
+        return flow_to_msg(result.flow, frame_id=self.frame_id, stamp=self.get_clock().now().to_msg())
+
+    def _work(self, goal, scans: list[Scan], preset, out_dir: Path, state: RunState) -> None:
+        """Worker thread: the pipeline; however it ends, frees its memory and the one-goal lock."""
         try:
-            state.result = animate(goal.prompt, out_dir, preset, scans=scans, teacher_kind=self.teacher,
-                                   model_dir=self.model_dir or None, reference_motion=self.reference_motion or None,
-                                   seed=int(goal.seed), progress=state.report, cancel=state.cancel,
-                                   write_views=self.write_views, teacher=self._loaded_teacher(preset, state))
+            state.flow = self._distil(goal, scans, preset, out_dir, state)
         except ChordError as error:
             state.error = str(error)
         except Exception as error:  # keep serving; the traceback goes to the log for the engineer
@@ -293,6 +389,8 @@ class Choreographer(Node):
         finally:
             if state.error:
                 self.get_logger().error(f"goal failed: {state.error}")
+            self._running = None
+            release_memory()
             self._busy.release()
 
 

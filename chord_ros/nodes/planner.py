@@ -1,19 +1,32 @@
-"""`planner`: ObjectFlow -> grasp -> certified arm trajectory -> the arm (paper §4.2).
+"""`planner`: ObjectFlow -> grasp -> certified arm trajectory -> (on confirmation) the arm (paper §4.2).
 
 Subscribes `flow_topic` (chord_msgs/ObjectFlow; volatile, so a restarted planner never re-plans an
 old command), plans with chord_core.robot.planner.plan_report (the flow's other objects are the
 collision scene), publishes the chord_msgs/PlanReport (accepted, or the refusal with its reason and
-offending flow frame) on `plan_topic` and RViz MarkerArrays of the flow and the grasp. When the
-plan is accepted and `execute` is true it sends the trajectory to the arm: a FollowJointTrajectory
-goal on `arm_action` (type from `trajectory_interface`), or a JointTrajectory on `arm_topic` when
-trajectory_interface is "topic", after checking that the arm's latest /joint_states are within
-`start_tolerance` of the plan's start (else it refuses to send and logs why). The outcome is logged.
+offending flow frame; every report has a `plan_id`) on `plan_topic` and RViz MarkerArrays of the
+flow and the grasp.
+
+Planning and execution are separate steps. An accepted plan moves the arm only
+* when an operator confirms it: an ExecutePlan request on `execute_service` naming its plan_id
+  (`chord-ros execute PLAN_ID`, `chord-ros command TEXT --execute`), answered once the arm has
+  finished, or
+* at once when `auto_execute` is true (the launch file sets it with use_sim:=true).
+Before sending, the arm's latest /joint_states must be within `start_tolerance` of the plan's start
+(else nothing is sent and the answer says why). The trajectory goes out as a FollowJointTrajectory
+goal on `arm_action` (type from `trajectory_interface`), or as a JointTrajectory on `arm_topic` when
+trajectory_interface is "topic".
 
 Policies (README "Nodes"):
-* planning and execution run in a worker thread, so the node keeps serving joint states and action
-  responses meanwhile;
-* one flow at a time: a flow arriving while the previous one is being planned or executed is
-  refused (a PlanReport with accepted=false, offending_frame -1 and the reason, plus a log line);
+* a confirmation is refused with the reason unless the plan is the latest report, accepted, awaits
+  confirmation, is younger than `plan_max_age` and was not confirmed before (a plan is sent once);
+* a Stop request on `stop_service` (`chord-ros stop`, Ctrl-C in `chord-ros command`) cancels the
+  arm goal, withdraws the plan awaiting confirmation and keeps a plan still being computed from
+  being executed automatically; shutting the node down (Ctrl-C, SIGTERM) cancels its arm goal too;
+* planning and execution run outside the executor's callbacks, so the node keeps serving joint
+  states, stop requests and action responses meanwhile;
+* one flow or execution at a time: a flow arriving while another is being planned or a plan
+  executed is refused (a PlanReport with accepted=false, offending_frame -1 and the reason), and so
+  is a confirmation arriving meanwhile;
 * with `plan_from_joint_states` the plan starts at the arm's latest joint state (fresh within
   `joint_state_timeout`), else at the robot config's home;
 * every flow gets a PlanReport: malformed flows (1 frame, 0 points, sizes that disagree, NaN/inf),
@@ -24,15 +37,21 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 from action_msgs.msg import GoalStatus
+from action_msgs.srv import CancelGoal
+from builtin_interfaces.msg import Time
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
+from unique_identifier_msgs.msg import UUID
 from visualization_msgs.msg import Marker, MarkerArray
 
 from chord_core.errors import ChordError
@@ -42,7 +61,8 @@ from chord_core.robot.model import RobotModel
 from chord_core.robot.planner import MODES, Plan, plan_report
 from chord_core.robot.safety import PlanRefused
 from chord_msgs.msg import ObjectFlow, PlanReport
-from chord_ros import names
+from chord_msgs.srv import ExecutePlan, Stop
+from chord_ros import goal_cancel, names
 from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type
 from chord_ros.convert import make_header, msg_to_flow
 from chord_ros.markers import flow_markers, grasp_markers
@@ -57,6 +77,68 @@ GOAL_STATUS = {GoalStatus.STATUS_SUCCEEDED: "succeeded", GoalStatus.STATUS_CANCE
                GoalStatus.STATUS_ABORTED: "aborted"}
 
 
+class PlanUnavailable(ChordError):
+    """An execute request names a plan that may not be sent; the message says why."""
+
+
+@dataclass
+class Published:
+    plan: Plan
+    at: float           # time.monotonic() of publication
+    verdict: str = ""   # why it can no longer be confirmed; "" while it awaits confirmation
+
+
+class PlanLedger:
+    """The plans this planner published, by id. Only the latest report can be confirmed, once, while
+    younger than the age limit; older ones keep the reason a confirmation of them is refused."""
+
+    def __init__(self, keep: int = 100) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, Published] = OrderedDict()
+        self._keep = keep
+        self._latest = ""
+
+    def add(self, plan: Plan, awaiting: bool, now: float) -> str:
+        """Record a published plan under a new id (random: ids from before a restart never match)."""
+        plan_id = uuid.uuid4().hex[:8]
+        verdict = ("" if awaiting else f"it was refused: {plan.reason}" if not plan.accepted
+                   else "the planner executed it at once (auto_execute)")
+        with self._lock:
+            self._close_pending(f"it was superseded by plan '{plan_id}'")
+            self._entries[plan_id] = Published(plan, now, verdict)
+            self._latest = plan_id
+            while len(self._entries) > self._keep:
+                self._entries.popitem(last=False)
+        return plan_id
+
+    def take(self, plan_id: str, max_age: float, now: float) -> Plan:
+        """The plan a confirmation of `plan_id` may send (only once), else PlanUnavailable."""
+        with self._lock:
+            entry = self._entries.get(plan_id)
+            if entry is None:
+                latest = f"the latest is '{self._latest}'" if self._latest else "none was published yet"
+                raise PlanUnavailable(f"unknown plan '{plan_id}' ({latest})")
+            if not entry.verdict and now - entry.at > max_age:
+                entry.verdict = (f"it is stale: planned {now - entry.at:.0f} s ago, plan_max_age is {max_age:g} s "
+                                 "(the scene may have changed); send the command again")
+            if entry.verdict:
+                raise PlanUnavailable(f"plan '{plan_id}' cannot be executed: {entry.verdict}")
+            entry.verdict = "it was confirmed already (a plan is sent once)"
+            return entry.plan
+
+    def withdraw(self, why: str) -> str:
+        """Close the plan awaiting confirmation, if any; its id or ''."""
+        with self._lock:
+            return self._close_pending(why)
+
+    def _close_pending(self, why: str) -> str:
+        entry = self._entries.get(self._latest)
+        if entry is None or entry.verdict:
+            return ""
+        entry.verdict = why
+        return self._latest
+
+
 class Planner(Node):
     def __init__(self, **node_kwargs) -> None:
         super().__init__("planner", **node_kwargs)
@@ -65,7 +147,15 @@ class Planner(Node):
                                "empty = the package's config/robot_panda.yaml")
         self.mode = declare(self, "mode", "grasp", f"{'|'.join(MODES)}: grasp and carry, or push without grasping")
         self.object_name = declare(self, "object_name", "", "object to move; empty = the one the flow moves most")
-        self.execute = bool(declare(self, "execute", True, "send accepted plans to the arm"))
+        self.auto_execute = bool(declare(self, "auto_execute", False,
+                                         "send accepted plans to the arm at once; false = only when an "
+                                         "ExecutePlan request on execute_service names the plan"))
+        self.plan_max_age = float(declare(self, "plan_max_age", 120.0,
+                                          "s: a confirmation of an older plan is refused (the scene may have changed)"))
+        execute_service = declare(self, "execute_service", names.EXECUTE_SERVICE,
+                                  "chord_msgs/srv/ExecutePlan: an operator confirms a plan by its id")
+        stop_service = declare(self, "stop_service", names.STOP_SERVICE,
+                               "chord_msgs/srv/Stop: cancel the arm goal, withdraw the plan awaiting confirmation")
         interface = declare(self, "trajectory_interface", "auto",
                             f"{'|'.join(TRAJECTORY_INTERFACES)}: FollowJointTrajectory action type, or 'topic'")
         arm_action = declare(self, "arm_action", names.ARM_ACTION, "FollowJointTrajectory action of the arm")
@@ -77,7 +167,8 @@ class Planner(Node):
                                                    "start plans at the arm's latest joint state (else home)"))
         self.joint_state_timeout = float(declare(self, "joint_state_timeout", 2.0,
                                                  "s: joint states older than this count as missing"))
-        self.server_timeout = float(declare(self, "server_timeout", 5.0, "s to wait for the arm's action server"))
+        self.server_timeout = float(declare(self, "server_timeout", 5.0,
+                                            "s to wait for the arm's action server and its answers"))
         grasp_backend = declare(self, "grasp_backend", "auto", "auto|anygrasp|antipodal grasp proposer")
         self.max_grasp_tries = int(declare(self, "max_grasp_tries", 3, "grasp candidates tried before refusing"))
         flow_topic = declare(self, "flow_topic", names.FLOW_TOPIC, "ObjectFlow input")
@@ -88,17 +179,23 @@ class Planner(Node):
         if interface not in TRAJECTORY_INTERFACES:
             raise ChordError(f"trajectory_interface must be one of {TRAJECTORY_INTERFACES}, got '{interface}'")
         for key, value in (("start_tolerance", self.start_tolerance), ("joint_state_timeout", self.joint_state_timeout),
-                           ("server_timeout", self.server_timeout), ("max_grasp_tries", self.max_grasp_tries)):
+                           ("server_timeout", self.server_timeout), ("max_grasp_tries", self.max_grasp_tries),
+                           ("plan_max_age", self.plan_max_age)):
             if not value > 0:
                 raise ChordError(f"{key} must be > 0, got {value}")
 
         self.model = RobotModel(load_robot_config(robot_config or config_path("robot_panda.yaml")))
         self.config = self.model.config
         self.proposer = make_grasp_proposer(self.config, grasp_backend) if self.mode == "grasp" else None
-        self._busy = threading.Lock()
+        self.ledger = PlanLedger()
+        self._busy = threading.Lock()  # one flow being planned or one plan being executed
         self._closing = threading.Event()
+        # _stops counts stop requests: work that began before one never sends; _goal_id is the arm goal
+        # in flight. Both change under _goal_lock, so a stop or close() either sees the goal or keeps it unsent.
+        self._goal_lock = threading.Lock()
+        self._stops = 0
+        self._goal_id: bytes | None = None
         self._joint_state: tuple[float, dict[str, float]] | None = None  # (monotonic receive time, positions)
-        self.last_outcome = ""
 
         group = ReentrantCallbackGroup()
         self.plan_pub = self.create_publisher(PlanReport, plan_topic, latched_qos())
@@ -108,18 +205,23 @@ class Planner(Node):
                               durability=QoSDurabilityPolicy.VOLATILE)
         self.create_subscription(ObjectFlow, flow_topic, self._on_flow, flow_qos, callback_group=group)
         self.create_subscription(JointState, names.JOINT_STATES_TOPIC, self._on_joint_state, 10, callback_group=group)
+        self.create_service(ExecutePlan, execute_service, self._on_execute, callback_group=group)
+        self.create_service(Stop, stop_service, self._on_stop, callback_group=group)
         self.interface = interface
         self.arm_topic = arm_topic
-        self.arm_pub = self.arm_client = None
+        self.arm_pub = self.arm_client = self.cancel_client = None
         if interface == "topic":
             self.arm_pub = self.create_publisher(JointTrajectory, arm_topic, 10)
         else:
             self.action_type = follow_joint_trajectory_type(interface)
             self.arm_client = ActionClient(self, self.action_type, arm_action, callback_group=group)
+            self.cancel_client = self.create_client(CancelGoal, goal_cancel.cancel_service(arm_action),
+                                                    callback_group=group)
         self.arm_action = arm_action
-        self.get_logger().info(f"planner ready: {flow_topic} -> {plan_topic}, mode {self.mode}, "
-                               + (f"executing on {arm_topic if interface == 'topic' else arm_action}"
-                                  if self.execute else "not executing"))
+        arm = arm_topic if interface == "topic" else arm_action
+        self.get_logger().info(f"planner ready: {flow_topic} -> {plan_topic}, mode {self.mode}, arm on {arm}, "
+                               + ("executing accepted plans at once (auto_execute)" if self.auto_execute else
+                                  f"executing a plan when {execute_service} confirms it") + f"; stop: {stop_service}")
 
     # -- inputs ---------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
@@ -137,48 +239,72 @@ class Planner(Node):
 
     def _on_flow(self, msg: ObjectFlow) -> None:
         if not self._busy.acquire(blocking=False):
-            self._refuse("busy: the previous flow is still being planned or executed; send this flow again afterwards")
+            self._report(self._refusal("busy: the previous flow is still being planned or a plan executed; send "
+                                       "this flow again afterwards"), msg.header.stamp)
             return
-        threading.Thread(target=self._handle_flow, args=(msg,), name="planner-worker", daemon=True).start()
+        threading.Thread(target=self._handle_flow, args=(msg, self._stops), name="planner-worker", daemon=True).start()
+
+    def _on_execute(self, request: ExecutePlan.Request, response: ExecutePlan.Response) -> ExecutePlan.Response:
+        response.success, response.message = self.confirm(request.plan_id)
+        line = f"execute request for plan '{request.plan_id}': {response.message}"
+        if response.success:  # one severity per logging call site (rclpy refuses a change)
+            self.get_logger().info(line)
+        else:
+            self.get_logger().warning(line)
+        return response
+
+    def _on_stop(self, _request: Stop.Request, response: Stop.Response) -> Stop.Response:
+        response.success, response.message = self.stop()
+        self.get_logger().warning(f"stop request: {response.message}")
+        return response
 
     # -- work -----------------------------------------------------------------------------
-    def _handle_flow(self, msg: ObjectFlow) -> None:
+    def _handle_flow(self, msg: ObjectFlow, stops: int) -> None:
         try:
             plan = self._answer(msg)
-            if plan.accepted and self.execute:
-                self.last_outcome = self.send_to_arm(plan)
-                self.get_logger().info(f"execution: {self.last_outcome}")
-        except Exception as error:  # keep serving: a failure after the report must not kill the worker silently
+            auto = plan.accepted and self.auto_execute
+            if auto:  # reported before the arm moves, so the operator sees what it does
+                self._report(plan, msg.header.stamp)
+                success, outcome = self.execute(plan, stops)
+                if success:
+                    self.get_logger().info(f"execution: {outcome}")
+                else:
+                    self.get_logger().error(f"execution: {outcome}")
+        except Exception as error:  # keep serving: a failure must not kill the worker silently
             self.get_logger().error(f"flow handling failed: {type(error).__name__}: {error}")
+            return
         finally:
             self._busy.release()
+        if not auto:  # reported once the planner is free, so a confirmation right after the report is served
+            self._report(plan, msg.header.stamp)
 
     def _answer(self, msg: ObjectFlow) -> Plan:
-        """Plan the flow and publish its PlanReport. Every flow gets one: a malformed flow, bad
-        planner input or an unexpected error becomes a published refusal with the reason, so an
-        operator waiting on the report never waits out a timeout, and nothing is executed."""
+        """Plan the flow. Every flow gets an answer: a malformed flow, bad planner input or an
+        unexpected error becomes a refusal with the reason, so an operator waiting on the report
+        never waits out a timeout, and nothing is executed."""
         try:
             flow = msg_to_flow(msg)
             self.flow_marker_pub.publish(flow_markers(flow, self.frame_id, self.get_clock().now().to_msg()))
             q_start = self.current_arm_positions() if self.plan_from_joint_states else None
-            plan = plan_report(flow, {}, self.model, self.mode, self.object_name or None,
+            return plan_report(flow, {}, self.model, self.mode, self.object_name or None,
                                proposer=self.proposer, q_start=q_start, max_grasp_tries=self.max_grasp_tries)
-            self._publish_plan(plan)
         except ChordError as error:
-            return self._refuse(str(error))
+            return self._refusal(str(error))
         except Exception as error:  # a bug in planning still answers the flow
-            return self._refuse(f"planning failed: {type(error).__name__}: {error}")
-        if plan.accepted:
-            self.get_logger().info(f"plan accepted: {len(plan.times)} points over {plan.times[-1]:.2f} s, object "
-                                   f"'{plan.object_name}', max tracking error {plan.max_tracking_error * 1000:.2f} mm, "
-                                   f"planned in {plan.planning_time:.2f} s")
-        else:
-            self.get_logger().warning(f"plan refused at flow frame {plan.offending_frame}: {plan.reason}")
-        return plan
+            return self._refusal(f"planning failed: {type(error).__name__}: {error}")
 
-    def _publish_plan(self, plan: Plan) -> None:
+    def _refusal(self, reason: str) -> Plan:
+        """A refusal that names no flow frame (busy, malformed flow, planner error)."""
+        return Plan.refused(PlanRefused(-1, reason), self.model.joint_names, self.mode, self.object_name, 0.0)
+
+    def _report(self, plan: Plan, flow_stamp: Time) -> str:
+        """Record the plan under a new id, publish its PlanReport and grasp markers, log it; the id."""
+        awaiting = plan.accepted and not self.auto_execute
+        plan_id = self.ledger.add(plan, awaiting, time.monotonic())
         stamp = self.get_clock().now().to_msg()
-        self.plan_pub.publish(plan_to_report(plan, self.config.finger_joints, self.frame_id, stamp))
+        report = plan_to_report(plan, self.config.finger_joints, self.frame_id, stamp)
+        report.plan_id, report.awaiting_confirmation, report.flow_stamp = plan_id, awaiting, flow_stamp
+        self.plan_pub.publish(report)
         if plan.grasp is not None:
             g = plan.grasp
             markers = grasp_markers(g.rotation, g.translation, g.width, g.depth, self.frame_id, stamp)
@@ -186,31 +312,53 @@ class Planner(Node):
             markers = MarkerArray(markers=[Marker(header=make_header(self.frame_id, stamp), ns="grasp",
                                                   action=Marker.DELETEALL)])
         self.grasp_marker_pub.publish(markers)
+        if plan.accepted:
+            then = (f"awaiting confirmation: chord-ros execute {plan_id}" if awaiting
+                    else "executing it now (auto_execute)")
+            self.get_logger().info(f"plan '{plan_id}' accepted: {len(plan.times)} points over {plan.times[-1]:.2f} s, "
+                                   f"object '{plan.object_name}', max tracking error "
+                                   f"{plan.max_tracking_error * 1000:.2f} mm, planned in {plan.planning_time:.2f} s; "
+                                   + then)
+        else:
+            frame = f" at flow frame {plan.offending_frame}" if plan.offending_frame >= 0 else ""
+            self.get_logger().warning(f"plan '{plan_id}' refused{frame}: {plan.reason}")
+        return plan_id
 
-    def _refuse(self, reason: str) -> Plan:
-        """Log and publish a refusal that names no flow frame (busy, malformed flow, planner error); return it."""
-        self.get_logger().error(f"flow refused: {reason}")
-        refusal = Plan.refused(PlanRefused(-1, reason), self.model.joint_names, self.mode, self.object_name, 0.0)
-        self._publish_plan(refusal)
-        return refusal
+    def confirm(self, plan_id: str) -> tuple[bool, str]:
+        """An operator's confirmation: send the plan if it still may be sent; (success, sentence)."""
+        if not self._busy.acquire(blocking=False):
+            return False, "not sent: the planner is busy planning a flow or executing a plan"
+        try:
+            stops = self._stops
+            try:
+                plan = self.ledger.take(plan_id, self.plan_max_age, time.monotonic())
+            except PlanUnavailable as error:
+                return False, f"not sent: {error}"
+            return self.execute(plan, stops)
+        finally:
+            self._busy.release()
 
-    def send_to_arm(self, plan: Plan) -> str:
-        """Check the start state, send the trajectory, wait for the outcome; a sentence for the log."""
+    def execute(self, plan: Plan, stops: int) -> tuple[bool, str]:
+        """Check the start state, send the trajectory unless a stop request came after `stops` was
+        read, wait for the outcome; (the arm executed it, a sentence for the log and the operator)."""
         current = self.current_arm_positions()
         if current is None:
-            return (f"not sent: no fresh {names.JOINT_STATES_TOPIC} with the arm joints "
-                    f"(joint_state_timeout {self.joint_state_timeout} s)")
+            return False, (f"not sent: no fresh {names.JOINT_STATES_TOPIC} with the arm joints "
+                           f"(joint_state_timeout {self.joint_state_timeout} s)")
         gap = np.abs(current - plan.positions[0])
         j = int(np.argmax(gap))
         if gap[j] > self.start_tolerance:
-            return (f"not sent: the arm is {gap[j]:.3f} rad from the plan's start at {self.model.joint_names[j]} "
-                    f"(start_tolerance {self.start_tolerance})")
+            return False, (f"not sent: the arm is {gap[j]:.3f} rad from the plan's start at "
+                           f"{self.model.joint_names[j]} (start_tolerance {self.start_tolerance})")
         trajectory = plan_to_trajectory(plan, self.config.finger_joints)
         if self.arm_pub is not None:
-            self.arm_pub.publish(trajectory)
+            with self._goal_lock:
+                if self._closing.is_set() or self._stops != stops:
+                    return False, "not sent: a stop request or shutdown came first"
+                self.arm_pub.publish(trajectory)
             self._closing.wait(float(plan.times[-1]))  # one trajectory at a time on the topic too
-            return f"sent on {self.arm_topic} (no result on the topic interface)"
-        return self._send_goal(trajectory, float(plan.times[-1]))
+            return True, f"sent on {self.arm_topic} (no result on the topic interface)"
+        return self._send_goal(trajectory, float(plan.times[-1]), stops)
 
     def _wait(self, future, timeout: float):
         done = threading.Event()
@@ -221,29 +369,93 @@ class Planner(Node):
                 return None
         return future.result()
 
-    def _send_goal(self, trajectory: JointTrajectory, duration: float) -> str:
+    def _send_goal(self, trajectory: JointTrajectory, duration: float, stops: int) -> tuple[bool, str]:
         if not self.arm_client.wait_for_server(timeout_sec=self.server_timeout):
-            return f"not sent: no action server on {self.arm_action} within {self.server_timeout} s"
-        goal = self.action_type.Goal(trajectory=trajectory)
-        handle = self._wait(self.arm_client.send_goal_async(goal), self.server_timeout)
-        if handle is None or not handle.accepted:
-            return "the arm rejected the goal (is it executing another one?)"
-        # generous: the arm may run slower than real time on a loaded machine
-        response = self._wait(handle.get_result_async(), 10.0 * duration + 60.0)
-        if response is None:
-            return "no result from the arm (timed out or shutting down)"
+            return False, f"not sent: no action server on {self.arm_action} within {self.server_timeout} s"
+        goal_id = uuid.uuid4().bytes
+        with self._goal_lock:
+            if self._closing.is_set() or self._stops != stops:
+                return False, "not sent: a stop request or shutdown came first"
+            self._goal_id = goal_id
+            future = self.arm_client.send_goal_async(self.action_type.Goal(trajectory=trajectory),
+                                                     goal_uuid=UUID(uuid=list(goal_id)))
+        try:
+            handle = self._wait(future, self.server_timeout)
+            if handle is None:
+                return self._give_up(goal_id, "no answer from the arm to the goal", self.server_timeout)
+            if not handle.accepted:
+                return False, "the arm rejected the goal (is it executing another one?)"
+            if self._stops != stops:  # a stop request raced the goal to the arm: its cancel may have come first
+                self.get_logger().warning(f"a stop request came while the goal was sent: {self._cancel(goal_id)[1]}")
+            # generous: the arm may run slower than real time on a loaded machine
+            limit = 10.0 * duration + 60.0
+            response = self._wait(handle.get_result_async(), limit)
+            if response is None:
+                return self._give_up(goal_id, "no result from the arm", limit)
+        finally:
+            with self._goal_lock:
+                self._goal_id = None
         result = response.result
         status = GOAL_STATUS.get(response.status, str(response.status))
         code = next((n for n in RESULT_CODES if getattr(type(result), n, None) == result.error_code),
                     str(result.error_code))
-        return f"{status} ({code}): {result.error_string}"
+        success = response.status == GoalStatus.STATUS_SUCCEEDED and code == "SUCCESSFUL"
+        return success, f"{status} ({code}): {result.error_string}"
+
+    def _give_up(self, goal_id: bytes, what: str, waited: float) -> tuple[bool, str]:
+        """The arm did not answer within `waited` s, or the planner is closing: the goal is cancelled
+        rather than left running unwatched."""
+        if self._closing.is_set():
+            return False, f"{what}: the planner is shutting down (it cancels the goal)"
+        return False, f"{what} within {waited:.0f} s; the goal: {self._cancel(goal_id)[1]}"
+
+    def _cancel(self, goal_id: bytes) -> tuple[bool, str]:
+        """Cancel one arm goal and wait for the arm's answer; (it took effect, a sentence)."""
+        if not self.cancel_client.wait_for_service(timeout_sec=self.server_timeout):
+            return False, f"no cancel service on {self.arm_action}"
+        response = self._wait(self.cancel_client.call_async(goal_cancel.cancel_request(goal_id)), self.server_timeout)
+        if response is None:
+            return False, "cancel sent, no answer from the arm"
+        return goal_cancel.cancel_took_effect(response), goal_cancel.describe_cancel(response)
+
+    def stop(self) -> tuple[bool, str]:
+        """Cancel the arm goal, withdraw the plan awaiting confirmation, and keep a plan being computed
+        from being sent; (nothing of ours moves the arm any more, a sentence)."""
+        with self._goal_lock:
+            self._stops += 1
+            goal_id = self._goal_id
+        withdrawn = self.ledger.withdraw("it was withdrawn by a stop request")
+        parts = [f"plan '{withdrawn}' withdrawn"] if withdrawn else []
+        if goal_id is not None:
+            success, outcome = self._cancel(goal_id)
+            parts.append(f"the arm goal: {outcome}")
+        elif self.arm_pub is not None and self._busy.locked():
+            parts.append(f"a trajectory sent on {self.arm_topic} cannot be cancelled from here; stop the controller")
+            success = False
+        else:
+            parts.append("no arm goal was running")
+            success = True
+        return success, "; ".join(parts)
 
     def close(self) -> None:
-        self._closing.set()
+        """Shutdown (Ctrl-C, SIGTERM): stop the worker and cancel the arm goal it runs, so the arm never
+        keeps executing for a planner that is gone."""
+        with self._goal_lock:
+            self._closing.set()
+            goal_id = self._goal_id
+        if goal_id is None:
+            return
+        # rclpy's signal handler shuts every context down, also one made before it has run: the
+        # cancel's own context is made once this node's is down (or, shut down otherwise, soon)
+        deadline = time.monotonic() + self.server_timeout
+        while self.context.ok() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        outcome = goal_cancel.cancel_in_own_context(self.arm_action, goal_id, self.server_timeout)
+        print(f"planner shutting down during an arm goal: {outcome}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_node(Planner, argv, threads=3)
+    return run_node(Planner, argv, threads=4)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
 BENCHMARKS: dict[str, str] = {"render": "chord_core.bench.render", "planner": "chord_core.bench.planner",
                               "recovery": "chord_core.bench.recovery", "step": "chord_core.bench.step",
                               "wan-size": "chord_core.bench.wan_size", "gpu": "chord_core.bench.gpu",
+                              "vae": "chord_core.bench.vae",
                               "text": "chord_core.bench.text", "ik": "chord_core.bench.ik"}
 
 

@@ -25,7 +25,8 @@ def test_animate_reference_writes_every_output(scene_files, tmp_path, capsys):
     scans, motion = scene_files
     out = tmp_path / "run"
     code = main(["animate", *scans, "--prompt", "slide the red block right", "--out", str(out),
-                 "--teacher", "reference", "--reference-motion", motion, "--iterations", "2", "--frames", "5"])
+                 "--teacher", "reference", "--reference-motion", motion, "--iterations", "2", "--frames", "5",
+                 "--negative-prompt", "a frozen frame"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "reference teacher follows a known target motion" in printed
@@ -38,6 +39,7 @@ def test_animate_reference_writes_every_output(scene_files, tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["teacher"] == "reference" and summary["reference_teacher"] is True
     assert summary["iterations"] == 2 and summary["preset"]["frames"] == 5
+    assert summary["preset"]["negative_prompt"] == "a frozen frame"
     assert set(summary["final_losses"]) >= {"sds", "temporal", "arap", "tau"}
     video = imageio.mimread(out / "views.mp4")
     assert len(video) == 5 and video[0].shape[1] == 3 * 256  # three views side by side

@@ -156,3 +156,11 @@ def test_a_wrong_typed_override_ends_the_node_with_one_line_and_code_2():
     assert done.returncode == 2, done.stderr
     assert "error: flow_recorder: parameter discovery_period (params file or -p) must be a number with a " \
            "decimal point like its default 0.5" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("change, message", [({"vae_dtype": "fp32"}, "vae_dtype must be one of"),
+                                             ({"transformer_dtype": "int8"}, "transformer_dtype must be one of"),
+                                             ({"flow_shift": 0.0}, "flow_shift must be > 0")])
+def test_wan_knobs_of_a_preset_are_checked(change, message):
+    with pytest.raises(ChordError, match=message):
+        load_preset("gpu-14b").replace(**change)

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, help="override the preset's frame count")
     parser.add_argument("--iterations", type=int, help="override the preset's iteration count")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="override the preset's device")
+    parser.add_argument("--negative-prompt", help="what the guidance steers away from (default: the preset's; "
+                                                  "empty there = the teacher's own, for Wan its default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     parser.add_argument("--continue-from", help="a previous flow.npz: start where it ended (long-horizon chaining)")
@@ -40,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     preset = load_preset(args.preset or DEFAULT_PRESETS[args.teacher])
-    preset = preset.replace(frames=args.frames, iterations=args.iterations, device=args.device)
+    preset = preset.replace(frames=args.frames, iterations=args.iterations, device=args.device,
+                            negative_prompt=args.negative_prompt)
     if args.teacher == "reference":
         print("note: the reference teacher follows a known target motion (--reference-motion); "
               "the prompt does not drive it.")

@@ -60,7 +60,8 @@ def build_teacher(kind: str, scene: Scene | None, preset: Preset, *, model_dir: 
     from chord_core.teachers import load_teacher
 
     wan_kind = preset.teacher if preset.teacher.startswith("wan") else None
-    return load_teacher(wan_kind, model_dir, device=device)
+    return load_teacher(wan_kind, model_dir, device=device, dtype=preset.torch_dtype("transformer_dtype", device),
+                        vae_dtype=preset.torch_dtype("vae_dtype", device), flow_shift=preset.flow_shift)
 
 
 def chained_scans(paths: list[str], previous: Flow) -> list[Scan]:

@@ -21,6 +21,7 @@ PRESET_DIRS = (
     Path(sys.prefix) / "share" / "chord_ros" / "config" / "presets",  # setup.py data_files
 )
 PRESET_NAMES = ("cpu-test", "mini", "gpu-5b", "gpu-14b")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -64,7 +65,13 @@ class Preset:
     tau_schedule: str = "annealed"     # annealed | weighted | uniform
     cfg: list[float] = field(default_factory=lambda: [25.0, 12.0])
     sds_reduction: str = "sum"         # W-RFSDS surrogate over latent elements: sum | mean (see optimize)
-    negative_prompt: str = ""
+    negative_prompt: str = ""          # empty = the teacher's own (Wan: Wan 2.2's default, which penalises static
+                                       # frames; mini: the unconditional branch)
+    flow_shift: float = 5.0            # Wan teachers: shift of the noise-level weighting (Eq. 4) and so of the
+                                       # expert switch and the fine layer's start; Wan's own sampling uses 5.0
+                                       # for both 2.2 models (diffusers' converted A14B scheduler says 3.0)
+    transformer_dtype: str = "auto"    # Wan transformer: auto = bfloat16 on CUDA, float32 on CPU
+    vae_dtype: str = "float32"         # Wan VAE: its encoder's backward carries every gradient the motion gets
     # cameras: an arc around the operator's viewpoint (render.cameras.CameraArc); azimuth 180 =
     # behind the robot base looking forward, where direction words mean what they say
     fov_deg: float = 50.0
@@ -113,6 +120,11 @@ class Preset:
                               and max(self.azimuth_deg) <= prior_arc[1]):
             raise ChordError(f"preset {self.name}: prior_azimuth_deg must be [start, end] containing "
                                  f"azimuth_deg {self.azimuth_deg}, got {self.prior_azimuth_deg}")
+        for name in ("transformer_dtype", "vae_dtype"):
+            if getattr(self, name) not in DTYPES:
+                raise ChordError(f"preset {self.name}: {name} must be one of {DTYPES}, got {getattr(self, name)!r}")
+        if not self.flow_shift > 0:
+            raise ChordError(f"preset {self.name}: flow_shift must be > 0, got {self.flow_shift}")
         if self.device not in ("cpu", "cuda"):
             raise ChordError(f"preset {self.name}: device must be cpu or cuda, got {self.device!r}")
         return self
@@ -127,6 +139,15 @@ class Preset:
         wider ``prior_azimuth_deg`` around it (a prior trained on more views, distilled from the
         views where it reads directions best)."""
         return dataclasses.replace(self.camera_arc(), azimuth_deg=tuple(self.prior_azimuth_deg or self.azimuth_deg))
+
+    def torch_dtype(self, name: str, device: str):
+        """The torch dtype of ``transformer_dtype`` / ``vae_dtype`` on ``device`` (auto: bf16 on CUDA)."""
+        import torch
+
+        value = getattr(self, name)
+        if value == "auto":
+            return torch.bfloat16 if device == "cuda" else torch.float32
+        return getattr(torch, value)
 
     def replace(self, **changes) -> Preset:
         """A copy with some fields changed (None values are ignored), validated."""

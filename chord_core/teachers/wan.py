@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import gc
 import html
+import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from chord_core.errors import ChordError
 from chord_core.teachers.base import (
@@ -41,9 +41,16 @@ from chord_core.teachers.wan_loading import (
     WanComponents,
     load_text_encoder,
 )
+from chord_core.teachers.wan_vae import encode_mode_chunked
 
 #: diffusers' WanImageToVideoPipeline default prompt length.
 MAX_SEQUENCE_LENGTH = 512
+#: Wan 2.2's own default negative prompt (its shared config's ``sample_neg_prompt``). It names
+#: static and frozen frames among what to avoid, so at CFG 12-25 it decides how much motion the
+#: guidance pushes for; used whenever a run gives no negative prompt of its own.
+WAN_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"
+                       "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，"
+                       "毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
 
 
 @dataclass
@@ -74,8 +81,8 @@ class WanTeacher:
     """Shared Wan machinery: prompt cache, differentiable VAE encode, expert choice, CFG.
 
     Build with :func:`chord_core.teachers.load_teacher`. ``vae_checkpointing`` re-runs the VAE
-    encoder per video during backward so only one video's activations are alive at a time
-    (same gradients, about one extra encoder pass per step).
+    encoder chunk by chunk during backward so only one causal chunk's activations are alive at a
+    time (`teachers.wan_vae`; same gradients, about one extra encoder pass per step).
     """
 
     name = "wan"
@@ -99,9 +106,13 @@ class WanTeacher:
             latent_channels=int(vae_cfg.z_dim),
         )
         config_shift = shift_from_scheduler_config(components.scheduler_config)
-        #: Shift of the training weighting for chord_core.distill.sds.TauSchedule: explicit argument,
-        #: else the checkpoint's scheduler config, else Wan's sample_shift 5.0.
+        #: Shift of the training weighting for chord_core.distill.sds.TauSchedule: explicit argument
+        #: (the preset's), else the checkpoint's scheduler config, else Wan's sample_shift 5.0.
         self.flow_shift = float(flow_shift or config_shift or DEFAULT_FLOW_SHIFT)
+        if flow_shift and config_shift and abs(config_shift - self.flow_shift) > 1e-9:
+            warnings.warn(f"{components.model_dir}/scheduler/scheduler_config.json declares flow shift "
+                          f"{config_shift:g}, the run uses {self.flow_shift:g} (the preset's flow_shift); they "
+                          "decide which expert serves which iterations and when the fine layer starts", stacklevel=2)
         self.num_train_timesteps = int(components.scheduler_config.get("num_train_timesteps", 1000))
         ratio = components.boundary_ratio
         self.boundary_timestep = None if ratio is None else float(ratio) * self.num_train_timesteps
@@ -110,18 +121,21 @@ class WanTeacher:
         self.latents_std = torch.tensor(vae_cfg.latents_std, dtype=torch.float32,
                                         device=self.device).view(1, -1, 1, 1, 1)
         self.prompt: str | None = None
+        self.negative_prompt: str | None = None
         self.prompt_embeds: Tensor | None = None
         self.negative_prompt_embeds: Tensor | None = None
 
     # -- prompt --------------------------------------------------------------------------
     def set_prompt(self, prompt: str, negative_prompt: str | None = None) -> None:
-        """Embed prompt and negative prompt with UMT5 once, then free the text encoder."""
+        """Embed prompt and negative prompt (empty or None: Wan's own, WAN_NEGATIVE_PROMPT) with UMT5
+        once, then free the text encoder."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise ChordError("prompt must be a non-empty string describing the motion")
         tokenizer, encoder = load_text_encoder(self.components.model_dir, self.device, self.dtype)
         try:
             self.prompt_embeds = self._embed(tokenizer, encoder, prompt)
-            self.negative_prompt_embeds = self._embed(tokenizer, encoder, negative_prompt or "")
+            self.negative_prompt = negative_prompt or WAN_NEGATIVE_PROMPT
+            self.negative_prompt_embeds = self._embed(tokenizer, encoder, self.negative_prompt)
         finally:
             del tokenizer, encoder
             gc.collect()
@@ -154,8 +168,7 @@ class WanTeacher:
     def _encode_pixels(self, video: Tensor) -> Tensor:
         x = (video.to(self.device, self.vae.dtype) * 2.0 - 1.0)
         if self.vae_checkpointing and torch.is_grad_enabled() and x.requires_grad:
-            latents = torch.cat([checkpoint(self._vae_mode, sample, use_reentrant=False)
-                                 for sample in x.split(1)])
+            latents = torch.cat([encode_mode_chunked(self.vae, sample) for sample in x.split(1)])
         else:
             latents = self._vae_mode(x)
         return (latents.float() - self.latents_mean) / self.latents_std

@@ -150,6 +150,9 @@ class Choreographer(Node):
         self.reference_motion = declare(self, "reference_motion", "",
                                         "motion.npz for teacher reference; labels follow the goal's clouds in order")
         self.device = declare(self, "device", "", "cpu | cuda; empty = the preset's device")
+        self.negative_prompt = declare(self, "negative_prompt", "",
+                                       "text the teacher's guidance steers away from; empty = the preset's (its "
+                                       "empty = the teacher's own: Wan 2.2's default negative prompt for wan)")
         self.work_dir = declare(self, "work_dir", "",
                                 "runs go to <work_dir>/<time>_<goal>; empty = ~/.ros/chord_runs")
         self.feedback_rate = declare(self, "feedback_rate", 2.0, "feedback messages per second (>= 1)")
@@ -240,7 +243,8 @@ class Choreographer(Node):
                 check_command(goal.prompt)
                 tokenize(goal.prompt)
             preset = load_preset(goal.preset or self.preset).replace(
-                frames=goal.frames or None, iterations=goal.iterations or None, device=self.device or None)
+                frames=goal.frames or None, iterations=goal.iterations or None, device=self.device or None,
+                negative_prompt=self.negative_prompt or None)
         except ChordError as error:
             if not self._dequeue(goal):
                 self._busy.release()

@@ -118,3 +118,10 @@ def test_bench_gpu_refuses_a_machine_without_cuda(capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["bench", "gpu", "--out", "unused.json"]) == 2
     assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_bench_vae_refuses_frame_counts_the_wan_vae_cannot_chunk(capsys):
+    from chord_core.cli import main
+
+    assert main(["bench", "vae", "--frames", "10"]) == 2
+    assert "--frames must be 4k + 1" in capsys.readouterr().err

@@ -80,7 +80,31 @@ def test_video_gradient_matches_finite_difference(i2v_teacher) -> None:
     assert analytic == pytest.approx(numeric, rel=2e-2)
 
 
-def test_vae_checkpointing_gives_identical_gradients(i2v_teacher) -> None:
+@pytest.mark.parametrize("which, shape", [("i2v", (2, 3, 9, 32, 32)), ("ti2v", (1, 3, 9, 32, 64))])
+def test_vae_checkpointing_per_chunk_gives_the_same_latents_and_gradients(which, shape, i2v_teacher,
+                                                                          ti2v_teacher) -> None:
+    """Chunked checkpoints (frame 0, then 4 frames, with the causal cache between them) against
+    diffusers' own whole-video encode: same latents, same video gradient (9 frames: 3 chunks)."""
+    from chord_core.teachers.wan_vae import chunk_bounds, encode_mode_chunked
+
+    teacher = i2v_teacher if which == "i2v" else ti2v_teacher
+    assert chunk_bounds(9) == [(0, 1), (1, 5), (5, 9)]
+    weights = torch.randn(teacher.latent_shape(shape[0], *shape[2:]), generator=torch.Generator().manual_seed(7))
+    latents, grads = [], []
+    for chunked in (True, False):
+        video = _video(shape, seed=5)
+        x = video * 2 - 1
+        z = (torch.cat([encode_mode_chunked(teacher.vae, s) for s in x.split(1)]) if chunked
+             else teacher.vae.encode(x).latent_dist.mode())
+        (z * weights).sum().backward()
+        latents.append(z.detach())
+        grads.append(video.grad)
+    torch.testing.assert_close(latents[0], latents[1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-4 * float(grads[1].abs().max()))
+    assert grads[0][:, :, 5:].abs().sum() > 0  # the last chunk's frames get gradient too
+
+
+def test_teacher_encode_uses_the_chunked_checkpoints_with_identical_gradients(i2v_teacher) -> None:
     grads = []
     for checkpointing in (True, False):
         i2v_teacher.vae_checkpointing = checkpointing
@@ -253,3 +277,41 @@ def test_loaded_teachers_follow_interface_and_configs(tiny_ti2v_dir: Path, i2v_t
     assert ti2v_teacher.transformer_2 is None and ti2v_teacher.boundary_timestep is None
     auto = load_teacher(None, tiny_ti2v_dir, "cpu", flow_shift=7.0)
     assert auto.name == "wan-ti2v-5b" and auto.flow_shift == 7.0
+
+
+def test_an_empty_negative_prompt_means_wans_own(tiny_i2v_dir) -> None:
+    """Wan's default negative prompt (it penalises static frames) unless the run gives one."""
+    from chord_core.teachers.wan import WAN_NEGATIVE_PROMPT
+    from chord_core.teachers.wan_loading import load_text_encoder
+
+    teacher = load_teacher("wan-i2v-a14b", tiny_i2v_dir, "cpu")
+    teacher.set_prompt("the man lowers the lamp head", "")
+    assert teacher.negative_prompt == WAN_NEGATIVE_PROMPT and "静态" in WAN_NEGATIVE_PROMPT
+    tokenizer, encoder = load_text_encoder(tiny_i2v_dir, teacher.device, teacher.dtype)
+    torch.testing.assert_close(teacher.negative_prompt_embeds, teacher._embed(tokenizer, encoder, WAN_NEGATIVE_PROMPT))
+    assert not torch.equal(teacher.negative_prompt_embeds, teacher._embed(tokenizer, encoder, ""))
+    teacher.set_prompt("the man lowers the lamp head", "static")
+    assert teacher.negative_prompt == "static"
+
+
+def test_the_presets_flow_shift_wins_and_a_disagreeing_checkpoint_is_warned_about(tiny_i2v_dir) -> None:
+    import warnings
+
+    with pytest.warns(UserWarning, match=r"declares flow shift 3, the run uses 5"):
+        teacher = load_teacher("wan-i2v-a14b", tiny_i2v_dir, "cpu", flow_shift=5.0)
+    assert teacher.flow_shift == 5.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_teacher("wan-i2v-a14b", tiny_i2v_dir, "cpu", flow_shift=3.0).flow_shift == 3.0
+
+
+def test_build_teacher_loads_the_presets_dtypes_and_shift(tiny_ti2v_dir) -> None:
+    from chord_core.distill.pipeline import build_teacher
+    from chord_core.distill.presets import load_preset
+
+    preset = load_preset("gpu-5b").replace(device="cpu", vae_dtype="bfloat16", flow_shift=4.0)
+    teacher = build_teacher("wan", None, preset, model_dir=str(tiny_ti2v_dir), device="cpu")
+    assert teacher.vae.dtype == torch.bfloat16 and teacher.transformer.dtype == torch.float32  # auto on CPU
+    assert teacher.flow_shift == 4.0  # the tiny TI2V config says 5.0, so this also warns (not checked here)
+    assert preset.torch_dtype("transformer_dtype", "cuda") == torch.bfloat16
+    assert load_preset("gpu-14b").torch_dtype("vae_dtype", "cuda") == torch.float32

@@ -10,6 +10,7 @@ import numpy as np
 
 from chord_core.distill.pipeline import DEFAULT_PRESETS, TEACHERS, animate
 from chord_core.distill.presets import PRESET_NAMES, load_preset
+from chord_core.errors import ChordError
 
 HELP = "distil dense object flow for scanned objects and a text command"
 
@@ -36,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     parser.add_argument("--continue-from", help="a previous flow.npz: start where it ended (long-horizon chaining)")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved configuration (cameras, tau "
+                        "schedule and shift, negative prompt, dtypes, loss weights, framing) and stop; loads no "
+                        "Wan weights and distils nothing")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     preset = load_preset(args.preset or DEFAULT_PRESETS[args.teacher])
     preset = preset.replace(frames=args.frames, iterations=args.iterations, device=args.device,
                             negative_prompt=args.negative_prompt)
+    if args.dry_run:
+        return _dry_run(args, preset)
     if args.teacher == "reference":
         print("note: the reference teacher follows a known target motion (--reference-motion); "
               "the prompt does not drive it.")
@@ -76,4 +82,20 @@ def run(args: argparse.Namespace) -> int:
           f"max displacement {moved.max():.3f} m)")
     print(f"views: {result.out_dir / 'views.mp4'}  losses: {result.out_dir / 'losses.png'}  "
           f"summary: {result.out_dir / 'summary.json'}")
+    return 0
+
+
+def _dry_run(args: argparse.Namespace, preset) -> int:
+    from chord_core.distill.run_plan import describe_run
+    from chord_core.scene.load import load_scene
+
+    if args.teacher == "wan":
+        if not args.model_dir:
+            raise ChordError("--teacher wan needs --model-dir DIR, a local diffusers Wan 2.2 directory")
+        from chord_core.teachers.wan_loading import check_wan_dir
+
+        check_wan_dir(args.model_dir, preset.teacher)
+    scene = load_scene(args.scene, preset.gaussians_per_object)
+    for line in describe_run(args.prompt, preset, args.teacher, scene, args.model_dir, args.seed):
+        print(line)
     return 0

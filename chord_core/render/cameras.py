@@ -106,7 +106,9 @@ class CameraArc:
 
     The framing radius is the scene's bounding radius, at least ``min_frame_radius`` metres, so a
     small object still has room to move inside the view; cameras stand ``radius_scale`` framing
-    radii from the centre on the elevation / azimuth ranges (degrees; azimuth 0 = on the +x side).
+    radii from the centre on the elevation / azimuth ranges (degrees; azimuth 0 = on the +x side),
+    times width / min(width, height): ``radius_scale`` frames the scene in the narrower side of
+    the image as it would in a square one, so a wide video (832x464) does not cut objects off.
     """
 
     width: int
@@ -120,10 +122,27 @@ class CameraArc:
     def frame_radius(self, radius: float) -> float:
         return max(float(radius), self.min_frame_radius)
 
+    def distance(self, radius: float) -> float:
+        """Camera distance from the scene centre for a scene of bounding ``radius``."""
+        return self.radius_scale * self.frame_radius(radius) * self.width / min(self.width, self.height)
+
     def sample(self, center: Sequence[float], radius: float, num: int, seed: int | None,
                azimuth_deg: tuple[float, float] | None = None) -> Cameras:
         """``num`` random cameras on the arc (or on the narrower ``azimuth_deg``) around the scene."""
         framing = self.frame_radius(radius)
         return orbit_cameras(center, framing, num, self.width, self.height, elevation_deg=tuple(self.elevation_deg),
                              azimuth_deg=tuple(azimuth_deg or self.azimuth_deg), fov_x_deg=self.fov_deg,
-                             distance=self.radius_scale * framing, seed=seed)
+                             distance=self.distance(radius), seed=seed)
+
+
+def inside_every_view(points: np.ndarray, cameras: Cameras) -> np.ndarray:
+    """[N] bool: the point projects inside the image (in front of the camera) in every camera."""
+    world = torch.as_tensor(np.asarray(points, dtype=np.float32))
+    inside = torch.ones(len(world), dtype=torch.bool)
+    for view, k in zip(cameras.viewmats, cameras.Ks):
+        cam = world @ view[:3, :3].T + view[:3, 3]
+        z = cam[:, 2]
+        u = k[0, 0] * cam[:, 0] / z + k[0, 2]
+        v = k[1, 1] * cam[:, 1] / z + k[1, 2]
+        inside &= (z > 0) & (u >= 0) & (u <= cameras.width) & (v >= 0) & (v <= cameras.height)
+    return inside.numpy()

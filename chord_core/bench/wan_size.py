@@ -3,8 +3,8 @@
 The paper reports ≈36 s per iteration for Wan 2.2 I2V-A14B at 832x464, 41 frames, 4 cameras
 (appendix A.1, the gpu-14b preset). No weights are needed to measure that: both experts
 (40 layers, width 5120, ≈14 B parameters each, published diffusers configuration) and the
-Wan 2.1 VAE (AutoencoderKLWan defaults) are built with random weights in the teacher's dtype
-(bf16 on CUDA), and the UMT5-XXL prompt embeddings are random tensors of their real shape (the
+Wan 2.1 VAE (AutoencoderKLWan defaults) are built with random weights in the preset's dtypes
+(transformer bf16 on CUDA, VAE float32), and the UMT5-XXL prompt embeddings are random tensors of their real shape (the
 text encoder runs once per run, not per iteration). One timed iteration is a full
 ``Distiller.step``: gsplat render, VAE encode, both CFG passes of the transformer, W-RFSDS
 backward through the VAE encoder, regularisers, Adam. The outputs are meaningless, the timings
@@ -56,9 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def random_components(device, dtype, experts: int = 2, transformer_config: dict | None = None,
-                      vae_config: dict | None = None, kind: str = "wan-i2v-a14b"):
+                      vae_config: dict | None = None, kind: str = "wan-i2v-a14b", vae_dtype=None):
     """WanComponents of teacher ``kind`` holding random-weight modules of the given configs (default:
-    the real size), frozen, on ``device``. TI2V-5B has one expert whatever ``experts`` says."""
+    the real size), frozen, on ``device``, the VAE in ``vae_dtype`` (default: ``dtype``). TI2V-5B
+    has one expert whatever ``experts`` says."""
     import torch
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
@@ -68,9 +69,9 @@ def random_components(device, dtype, experts: int = 2, transformer_config: dict 
     real_transformer, real_vae = REAL_SIZE[kind]
     i2v = kind == I2V_A14B
 
-    def frozen(module):
+    def frozen(module, module_dtype=dtype):
         """Cast like ``from_pretrained(dtype=...)``: ``_keep_in_fp32_modules`` stay float32."""
-        module = module.to(device=device, dtype=dtype).eval().requires_grad_(False)
+        module = module.to(device=device, dtype=module_dtype).eval().requires_grad_(False)
         keep = getattr(module, "_keep_in_fp32_modules", None) or []
         for name, param in module.named_parameters():
             if any(part in keep for part in name.split(".")):
@@ -81,7 +82,7 @@ def random_components(device, dtype, experts: int = 2, transformer_config: dict 
     torch.set_default_dtype(dtype)  # build in the run dtype: 14 B fp32 parameters would not fit
     try:
         with device:
-            vae = frozen(AutoencoderKLWan(**(real_vae if vae_config is None else vae_config)))
+            vae = frozen(AutoencoderKLWan(**(real_vae if vae_config is None else vae_config)), vae_dtype or dtype)
             config = real_transformer if transformer_config is None else transformer_config
             transformer = frozen(WanTransformer3DModel(**config))
             transformer_2 = None if not i2v else (
@@ -165,7 +166,6 @@ def measure(preset, device: str, experts: int = 2, repeats: int = 3, transformer
     from chord_core.scene.objects import scene_from_scans
     from chord_core.scene.scenarios import make_scenario
     from chord_core.teachers.reference import ReferenceTeacher
-    from chord_core.teachers.wan_loading import default_dtype
 
     preset = preset.replace(device=device, iterations=max(preset.iterations, repeats + 2),
                             checkpoint_every=10**6, camera_pool=0)
@@ -175,8 +175,9 @@ def measure(preset, device: str, experts: int = 2, repeats: int = 3, transformer
     out: dict = {"reference": time_iterations(Distiller(
         scene, ReferenceTeacher(scene, scenario.motion, preset.frames, device=device),
         preset.replace(teacher="reference"), prompt, seed=0, device=device), repeats)}
-    components = random_components(device, default_dtype(device), experts, transformer_config, vae_config,
-                                   kind=preset.teacher)
+    components = random_components(device, preset.torch_dtype("transformer_dtype", device), experts,
+                                   transformer_config, vae_config, kind=preset.teacher,
+                                   vae_dtype=preset.torch_dtype("vae_dtype", device))
     teacher = random_prompt_teacher(components)
     distiller = Distiller(scene, teacher, preset, prompt, seed=0, device=device)
     out["wan"] = time_iterations(distiller, repeats, count_flops)

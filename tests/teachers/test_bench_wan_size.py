@@ -125,3 +125,8 @@ def test_bench_vae_refuses_frame_counts_the_wan_vae_cannot_chunk(capsys):
 
     assert main(["bench", "vae", "--frames", "10"]) == 2
     assert "--frames must be 4k + 1" in capsys.readouterr().err
+
+
+def test_random_components_build_the_vae_in_its_own_dtype():
+    c = random_components("cpu", torch.bfloat16, 1, TINY_TRANSFORMER, TINY_VAE, vae_dtype=torch.float32)
+    assert c.vae.dtype == torch.float32 and c.transformer.dtype == torch.bfloat16

@@ -10,6 +10,7 @@ keeps its checkpoint) or, once the flow is out, stops the planner's arm goal.
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 from dataclasses import dataclass
 
@@ -157,11 +158,15 @@ def spinning_node(name: str):
 
     Without rclpy's signal handlers: Ctrl-C is only a KeyboardInterrupt in the calling thread, and
     the context stays up (rclpy's handler would shut it down), so whatever the caller does about
-    the interrupt (cancel a goal, stop the arm) still reaches the graph and hears the answer.
+    the interrupt (cancel a goal, stop the arm) still reaches the graph and hears the answer. The
+    KeyboardInterrupt handler is installed even when the process inherited SIGINT ignored (started
+    as a background job of a script): a SIGINT must stop the arm however the client was started.
     """
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     if not rclpy.ok():
         rclpy.init(signal_handler_options=SignalHandlerOptions.NO)

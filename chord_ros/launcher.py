@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     running = Graph(values).start()
     print(f"started {', '.join(running.processes)}; Ctrl-C stops them", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     try:
         while not running.exited():
             time.sleep(0.2)

@@ -59,11 +59,14 @@ def test_chord_ros_stop_cancels_the_arm_goal_in_progress(slow):
 
 
 def test_ctrl_c_in_chord_ros_execute_stops_the_arm(slow):
+    """Also when the client inherited SIGINT ignored, as a background job of a script does (a CI
+    run started with `&` executed the whole plan through the Ctrl-C)."""
     from action_msgs.msg import GoalStatus
 
     def confirm(plan_id: str) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "chord_ros.cli", "execute", plan_id], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+                                stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
     cli, goal = start_execution(slow, confirm)
     cli.send_signal(signal.SIGINT)

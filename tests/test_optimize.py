@@ -68,9 +68,12 @@ def _state(distiller: Distiller) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in distiller.motion.state_dict().items()}
 
 
-def test_resume_continues_bit_for_bit_and_cancel_keeps_checkpoint(box, tmp_path):
+@pytest.mark.parametrize("changes", [{}, {"batch_cameras": 2, "camera_pool": 4}])
+def test_resume_continues_bit_for_bit_and_cancel_keeps_checkpoint(box, tmp_path, changes):
+    """Resumed by a fresh teacher too (a new process): with a camera pool its target cache starts
+    empty, so targets are rendered in other batches than in the uninterrupted run."""
     scenario, scene = box
-    preset = tiny_preset()
+    preset = tiny_preset(**changes)
 
     def make(out, **kw):
         return Distiller(scene, ReferenceTeacher(scene, scenario.motion, 5), preset, "slide the block",

@@ -68,16 +68,17 @@ class ReferenceTeacher:
         """x* [B, 3, F, H, W]: the ground-truth deformed scene seen by each camera.
 
         Renders are cached per camera (up to CACHE_SIZE), so a loop drawing from a fixed camera
-        pool renders each target once.
+        pool renders each target once. Each camera is rendered alone, so its target is the same bits
+        whichever cameras it is drawn with: a run resumed with an empty cache (a new process)
+        continues exactly as the uninterrupted run.
         """
         keys = [_camera_key(cameras[i]) for i in range(len(cameras))]
         missing = [i for i, key in enumerate(keys) if key not in self._cache]
-        if missing:
-            rendered = self._video.render(cameras[torch.as_tensor(missing)])
-            if len(self._cache) + len(missing) > CACHE_SIZE:
-                self._cache.clear()
-            for i, video in zip(missing, rendered):
-                self._cache[keys[i]] = video
+        if len(self._cache) + len(missing) > CACHE_SIZE:
+            self._cache.clear()
+            missing = list(range(len(keys)))
+        for i in missing:  # one camera per render: its target must not depend on the batch it came in
+            self._cache[keys[i]] = self._video.render(cameras[torch.as_tensor([i])])[0]
         return torch.stack([self._cache[key] for key in keys])
 
     def condition(self, first_frame: Tensor, num_frames: int, cameras: Cameras | None = None) -> ReferenceConditioning:

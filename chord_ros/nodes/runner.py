@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -13,7 +14,11 @@ from chord_core.errors import ChordError
 
 
 def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, threads: int = 2) -> int:
-    """Spin the node built by `make_node`; its `close()` (if any) runs on every exit path."""
+    """Spin the node built by `make_node`; its `close()` (if any) runs on every exit path.
+
+    SIGINT gets Python's handler first, so a node started with SIGINT ignored (a background job of
+    a script, and so every node it launches) still stops cleanly on the launcher's SIGINT."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rclpy.init(args=list(sys.argv if argv is None else argv))
     node, code = None, 0
     try:

@@ -16,6 +16,7 @@ ranges (identical per-iteration work, half the weight memory) for GPUs below ~80
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 from dataclasses import dataclass
@@ -136,10 +137,7 @@ def time_iterations(distiller, repeats: int, count_flops: bool = False) -> Itera
             torch.cuda.synchronize(distiller.device)
 
     counter = FlopCounterMode(display=False) if count_flops else None
-    if counter is not None:
-        with counter:
-            distiller.step()
-    else:
+    with counter if counter is not None else contextlib.nullcontext():
         distiller.step()
     sync()
     if cuda:

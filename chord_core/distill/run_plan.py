@@ -20,17 +20,12 @@ FRAMING_VIEWS = 128
 A14B_BOUNDARY_RATIO = 0.9  # Wan2.2-I2V-A14B model_index.json: the high-noise expert serves tau >= 0.9
 
 
-def scene_points(scene: Scene) -> np.ndarray:
-    """[N, 3] every object's source points, in scene order."""
-    return np.concatenate([o.source_points for o in scene.objects])
-
-
 def framing_fraction(scene: Scene, preset: Preset, trajectories: np.ndarray | None = None, seed: int = 0) -> float:
     """Fraction of object points inside every one of FRAMING_VIEWS cameras drawn from the preset's
     arc; with ``trajectories`` [T, N, 3] (a known motion) a point must stay inside in every frame."""
     centre, radius = scene.bounding_sphere()
     cameras = preset.camera_arc().sample(centre, radius, FRAMING_VIEWS, seed)
-    frames = [scene_points(scene)] if trajectories is None else list(trajectories)
+    frames = [scene.source_points()] if trajectories is None else list(trajectories)
     return float(np.all([inside_every_view(frame, cameras) for frame in frames], axis=0).mean())
 
 

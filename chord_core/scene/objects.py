@@ -178,9 +178,13 @@ class Scene:
                  for i, o in enumerate(self.objects)]
         return Gaussians.cat(parts)
 
+    def source_points(self) -> np.ndarray:
+        """[N, 3] every object's source points, in object order."""
+        return np.concatenate([o.source_points for o in self.objects], 0)
+
     def bounding_sphere(self) -> tuple[np.ndarray, float]:
         """Centre [3] and radius of the box around every object's source points."""
-        points = np.concatenate([o.source_points for o in self.objects], 0)
+        points = self.source_points()
         lo, hi = points.min(0), points.max(0)
         return 0.5 * (lo + hi), float(max(0.5 * np.linalg.norm(hi - lo), 1e-3))
 

@@ -11,7 +11,7 @@ import pytest
 
 from chord_core.cli import main
 from chord_core.distill.presets import PRESET_NAMES, load_preset
-from chord_core.distill.run_plan import framing_fraction, scene_points
+from chord_core.distill.run_plan import framing_fraction
 from chord_core.render.cameras import inside_every_view, orbit_cameras
 from chord_core.scene.load import load_scene
 from chord_core.scene.objects import scene_from_scans
@@ -29,7 +29,7 @@ def test_every_preset_frames_every_object_point_in_every_view(preset_name):
     for name in SCENARIOS:
         scenario = make_scenario(name, frames=preset.frames, points=2000)
         scene = scene_from_scans(scenario.scans, 2000)
-        trajectories = scenario.motion.resampled(preset.frames).apply(scene_points(scene))
+        trajectories = scenario.motion.resampled(preset.frames).apply(scene.source_points())
         moving = trajectories if preset.min_frame_radius > 0 else None
         assert framing_fraction(scene, preset, moving) == 1.0, name
     assert framing_fraction(load_scene(DEMO_SCENE, preset.gaussians_per_object), preset) == 1.0
@@ -46,7 +46,7 @@ def test_the_square_distance_rule_cut_objects_off_at_the_wide_gpu_size():
     framing = arc.frame_radius(radius)
     square_rule = orbit_cameras(centre, framing, 128, arc.width, arc.height, tuple(arc.elevation_deg),
                                 tuple(arc.azimuth_deg), arc.fov_deg, distance=arc.radius_scale * framing, seed=0)
-    assert inside_every_view(scene_points(scene), square_rule).mean() < 0.95
+    assert inside_every_view(scene.source_points(), square_rule).mean() < 0.95
     assert arc.distance(radius) == pytest.approx(arc.radius_scale * framing * 832 / 464)
 
 

@@ -51,6 +51,7 @@ class RobotConfig:
     workspace_max: tuple[float, float, float] = (0.9, 0.7, 1.0)
     table_height: float = 0.0
     table_clearance: float = 0.004  # the hand and fingertips stay this far above the table
+    collision_margin: float = 0.003  # collision meshes keep this far from table, obstacles, each other
     object_table_tolerance: float = 0.005  # attached object points may dip this far below the table
     home: tuple[float, ...] = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
     max_tracking_error: float = 0.02  # per-frame RMS attached-point error above which a flow is unreachable
@@ -84,6 +85,8 @@ def load_robot_config(path: str | Path | None = None, **overrides) -> RobotConfi
     if cfg.trajectory_backend not in TRAJECTORY_BACKENDS:
         raise ChordError(f"robot config: trajectory_backend '{cfg.trajectory_backend}' is not one of "
                          f"{TRAJECTORY_BACKENDS}")
+    if cfg.collision_margin <= 0:
+        raise ChordError(f"robot config: collision_margin must be > 0 m, got {cfg.collision_margin}")
     if np.any(np.asarray(cfg.workspace_min) >= np.asarray(cfg.workspace_max)):
         raise ChordError("robot config: workspace_min must be below workspace_max on every axis")
     return cfg

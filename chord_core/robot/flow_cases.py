@@ -80,9 +80,23 @@ def push_across(t_count: int = 41, n: int = 2000, fps: float = 10.0) -> Planning
 PLANNING_CASES = {"lift_and_move": lift_and_move, "pour": pour, "push_across": push_across}
 
 
+def obstacle_boxes(seed: int, centre: np.ndarray, keep_out: float, n: int = 300) -> dict[str, np.ndarray]:
+    """0-2 boxes (3-15 cm wide, 3-25 cm tall) around a table point, at least ``keep_out`` from it."""
+    rng = np.random.default_rng([seed, 1])
+    boxes = {}
+    for index in range(int(rng.choice([0, 1, 1, 2]))):
+        size = np.array([*rng.uniform(0.03, 0.15, 2), rng.uniform(0.03, 0.25)])
+        angle = rng.uniform(0, 2 * np.pi)
+        gap = keep_out + np.linalg.norm(size[:2]) / 2 + rng.uniform(0.0, 0.15)
+        place = centre[:2] + gap * np.array([np.cos(angle), np.sin(angle)])
+        boxes[f"obstacle_{index}"] = box_cloud(tuple(size), tuple(place), n, seed=seed * 10 + index)
+    return boxes
+
+
 def random_flow_case(seed: int, t_count: int = 8, n: int = 200, fps: float = 10.0) -> PlanningCase:
     """A random property-test case: a small box somewhere near (or out of) reach, moved by a random
-    rigid motion (sometimes large, sometimes non-rigid) with a random speed; some are unreachable."""
+    rigid motion (sometimes large, sometimes non-rigid) with a random speed; some are unreachable.
+    The scene may hold up to two obstacle boxes beside it (`obstacle_boxes`)."""
     rng = np.random.default_rng(seed)
     size = tuple(rng.uniform(0.03, 0.06, 3))
     far = rng.uniform() < 0.15
@@ -101,4 +115,6 @@ def random_flow_case(seed: int, t_count: int = 8, n: int = 200, fps: float = 10.
         traj[:, :, 2] += (s[:, None] * bend * rel[None] ** 2 / max(size[0] ** 2, 1e-6)).astype(np.float32)
     flow = Flow(traj, np.zeros(n, np.int32), rng.choice([5.0, 10.0, 30.0]), "random", ["obj"])
     mode = "push" if rng.uniform() < 0.25 else "grasp"
-    return PlanningCase(f"random_{seed}", flow, {"obj": pts}, mode, "obj")
+    keep_out = float(np.linalg.norm(size[:2])) / 2 + 0.02
+    scene = {"obj": pts, **obstacle_boxes(seed, pts.mean(axis=0), keep_out)}
+    return PlanningCase(f"random_{seed}", flow, scene, mode, "obj")

@@ -215,6 +215,21 @@ def _hull(points: np.ndarray) -> np.ndarray:
         return points
 
 
+def obstacle_clouds(flow: Flow, scene: dict[str, np.ndarray], oid: int) -> dict[str, np.ndarray]:
+    """Everything but object ``oid``: each other flow object (its scan if the scene has one, else
+    its first-frame flow points) and every scan that is on no flow object, keyed by name."""
+    name = flow.name_of(oid)
+    out = {}
+    for other in np.unique(flow.object_ids):
+        key = flow.name_of(int(other))
+        if key != name:
+            out[key] = np.asarray(scene.get(key, flow.trajectories[0, flow.object_ids == other]), float).reshape(-1, 3)
+    for key, cloud in scene.items():
+        if key != name and key not in out:
+            out[key] = np.asarray(cloud, float).reshape(-1, 3)
+    return out
+
+
 def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: RobotModel | None = None,
               mode: str = "grasp", object_name: str | None = None,
               proposer: GraspProposer | None = None, q_start: np.ndarray | None = None,
@@ -240,8 +255,8 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
     mask = flow.object_ids == oid
     traj = flow.trajectories[:, mask].astype(float)
     obj_cloud = np.asarray(scene.get(name, traj[0]), float)
-    others = [flow.trajectories[0, ~mask].astype(float)] + [np.asarray(p, float) for k, p in scene.items() if k != name]
-    others = np.vstack([o.reshape(-1, 3) for o in others])
+    obstacles = obstacle_clouds(flow, scene, oid)
+    others = np.vstack([np.zeros((0, 3))] + list(obstacles.values()))
     hull = _hull(traj[0])
     q_start = model.home if q_start is None else np.asarray(q_start, float)
     rests_at_end = traj[-1][:, 2].min() <= cfg.table_height + 0.01
@@ -304,6 +319,7 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
                     raise PlanRefused(flow.num_frames - 1, "the retreat after release is unreachable")
             draft, scale = _draft(model, q_start, descend, sol.q, flow.fps,
                                   0.0 if push else grasp.width, release, hull, push)
+            draft.obstacles = obstacles
             return certify(model, draft, grasp=grasp, tracking_errors=errors,
                            planning_time=time.perf_counter() - started, time_scale=scale, **fields)
         except PlanRefused as refusal:

@@ -2,16 +2,19 @@
 
 `certify` checks every waypoint (and the midpoint of every segment for workspace/table) against
 the URDF joint limits, velocity and acceleration limits, the workspace box, the support plane and
-the gripper's opening; it is the only constructor of an accepted `Plan`.
+the gripper's opening, then the whole path continuously for collisions of the URDF's collision
+geometry with the table, the obstacles and itself (`collision.CollisionChecker`); it is the only
+constructor of an accepted `Plan`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from chord_core.errors import ChordError
+from chord_core.robot.collision import CollisionChecker
 from chord_core.robot.model import RobotModel
 from chord_core.robot.timing import finite_accelerations, finite_velocities, waypoint_velocities
 
@@ -35,6 +38,7 @@ class TrajectoryDraft:
     flow_frames: np.ndarray  # [K] flow frame each waypoint belongs to
     phases: list[str]  # [K] approach | descend | close | follow | hold | release | retreat
     object_points: np.ndarray | None = None  # [K, M, 3] predicted object hull points, or None
+    obstacles: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [M, 3] cloud the arm must avoid
 
 
 def _first(mask: np.ndarray) -> int | None:
@@ -106,3 +110,9 @@ def check_trajectory(model: RobotModel, draft: TrajectoryDraft, tol: float = 1e-
     if issues:
         k, text = min(issues, key=lambda i: i[0])
         raise PlanRefused(int(draft.flow_frames[k]), f"{draft.phases[k]} waypoint {k}: {text}")
+    checker = CollisionChecker(model, draft.obstacles)
+    contact = checker.first_contact(q, width)
+    if contact is not None:
+        k = contact.waypoint
+        raise PlanRefused(int(draft.flow_frames[k]), f"{draft.phases[k]} waypoint {k}: collision: "
+                                                     f"{contact.describe(checker.margin)}")

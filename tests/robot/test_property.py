@@ -1,6 +1,8 @@
-"""200 random flows (rigid and not, reachable and not, slow and fast): every accepted plan is checked
-here, independently of chord_core.robot.safety, against every limit; every refusal names a frame
-inside the flow and a reason."""
+"""200 random flows (rigid and not, reachable and not, slow and fast, beside 0-2 obstacle boxes):
+every accepted plan is checked here, independently of chord_core.robot.safety, against every limit
+and for collisions; every refusal names a frame inside the flow and a reason."""
+
+from pathlib import Path
 
 import numpy as np
 import pinocchio as pin
@@ -53,11 +55,45 @@ def independent_violations(plan, cfg, urdf_model, urdf_data, flow) -> list[str]:
     return sorted(set(problems))
 
 
+def mesh_vertices(urdf: str, urdf_model) -> list[tuple[int, np.ndarray]]:
+    """(joint id, [V, 3] vertices in the joint frame) of every moving collision mesh of the URDF."""
+    folder = Path(urdf).parent
+    geometry = pin.buildGeomFromUrdf(urdf_model, urdf, pin.COLLISION, package_dirs=[str(folder)])
+    out = []
+    for obj in geometry.geometryObjects:
+        if obj.parentJoint > 0:
+            local = np.asarray(obj.geometry.vertices(), float)
+            out.append((obj.parentJoint, local @ obj.placement.rotation.T + obj.placement.translation))
+    return out
+
+
+def arm_collisions(plan, scene, urdf_model, urdf_data, vertices, table_height, samples=4) -> list[str]:
+    """Mesh vertices of the arm below the table or inside an obstacle box (the axis-aligned bounds
+    of its cloud), at every waypoint and ``samples - 1`` points inside every segment."""
+    boxes = [(name, cloud.min(axis=0), cloud.max(axis=0)) for name, cloud in scene.items() if name != "obj"]
+    problems = set()
+    q, width = plan.positions, plan.gripper
+    for k in range(len(q)):
+        for t in np.linspace(0, 1, samples, endpoint=False) if k + 1 < len(q) else [0.0]:
+            qk = q[k] if t == 0 else (1 - t) * q[k] + t * q[k + 1]
+            wk = width[k] if t == 0 else (1 - t) * width[k] + t * width[k + 1]
+            pin.forwardKinematics(urdf_model, urdf_data, np.concatenate([qk, [wk / 2, wk / 2]]))
+            points = np.vstack([verts @ urdf_data.oMi[j].rotation.T + urdf_data.oMi[j].translation
+                                for j, verts in vertices])
+            if points[:, 2].min() < table_height:
+                problems.add("arm mesh below the table")
+            for name, lo, hi in boxes:
+                if np.any(np.all((points > lo) & (points < hi), axis=1)):
+                    problems.add(f"arm mesh inside {name}")
+    return sorted(problems)
+
+
 def test_random_flows_give_safe_plans_or_reasoned_refusals(panda):
     urdf_model = pin.buildModelFromUrdf(panda.config.resolved_urdf())
     urdf_data = urdf_model.createData()
+    vertices = mesh_vertices(panda.config.resolved_urdf(), urdf_model)
     proposer = AntipodalSampler(panda.config, num_samples=40, approach_angles=6, max_grasps=4)
-    accepted = refused = 0
+    accepted = refused = with_obstacles = 0
     failures = []
     for seed in range(CASES):
         case = flow_cases.random_flow_case(seed)
@@ -70,8 +106,11 @@ def test_random_flows_give_safe_plans_or_reasoned_refusals(panda):
             continue
         accepted += 1
         problems = independent_violations(plan, panda.config, urdf_model, urdf_data, case.flow)
+        problems += arm_collisions(plan, case.scene, urdf_model, urdf_data, vertices, panda.config.table_height)
+        with_obstacles += len(case.scene) > 1
         if problems:
             failures.append((seed, problems))
     assert not failures, failures[:5]
     # the mix matters: both outcomes must be exercised for the test to mean anything
     assert accepted >= 30 and refused >= 30, (accepted, refused)
+    assert with_obstacles >= 20, with_obstacles  # accepted plans that passed beside obstacles

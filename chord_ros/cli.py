@@ -17,10 +17,11 @@ COMMANDS: dict[str, str] = {
     "launch": "chord_ros.launcher",
     "demo": "chord_ros.demo",
 }
+BENCHMARKS: dict[str, str] = {"reliability": "chord_ros.reliability"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser("chord-ros", "chord_ros: text-commanded manipulation over ROS 2.", COMMANDS)
+    parser = build_parser("chord-ros", "chord_ros: text-commanded manipulation over ROS 2.", COMMANDS, BENCHMARKS)
     return dispatch(parser, argv)
 
 

@@ -19,9 +19,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 
 from chord_core.errors import ChordError
+from chord_core.formats.scans import Scan, validate_scan_arrays
 from chord_msgs.action import Choreograph
 from chord_msgs.srv import ExecutePlan, Stop
 from chord_ros import goal_cancel, names
+from chord_ros.convert import check_cloud_points, check_text_length, cloud_to_numpy
 from chord_ros.node_params import publishers_qos
 
 
@@ -85,6 +87,29 @@ def make_goal(prompt: str, object_names: list[str], clouds: list[PointCloud2], *
         raise ChordError("frames, iterations and seed must be >= 0")
     return Choreograph.Goal(prompt=prompt.strip(), clouds=list(clouds), object_names=list(object_names),
                             preset=preset, frames=frames, iterations=iterations, seed=seed)
+
+
+def goal_scans(goal: Choreograph.Goal, max_points: int, max_chars: int) -> list[Scan]:
+    """The goal's clouds as validated scans; ChordError naming the first problem (sizes over the
+    limits included, checked before a cloud is decoded)."""
+    if not goal.prompt.strip():
+        raise ChordError("the goal has an empty prompt; say how the objects should move")
+    check_text_length(goal.prompt, max_chars)
+    if not goal.clouds:
+        raise ChordError("the goal has no object clouds")
+    if len(goal.object_names) != len(goal.clouds):
+        raise ChordError(f"the goal has {len(goal.clouds)} clouds but {len(goal.object_names)} object names")
+    if any(not n.strip() for n in goal.object_names) or len(set(goal.object_names)) != len(goal.object_names):
+        raise ChordError(f"object names must be non-empty and unique, got {list(goal.object_names)}")
+    scans = []
+    for name, cloud in zip(goal.object_names, goal.clouds):
+        check_cloud_points(cloud, max_points, name)
+        try:
+            points, colors = cloud_to_numpy(cloud)
+        except ChordError as error:
+            raise ChordError(f"object '{name}': {error}") from None
+        scans.append(validate_scan_arrays(name, points, colors))
+    return scans
 
 
 def describe_feedback(fb: Choreograph.Feedback) -> str:

@@ -44,12 +44,13 @@ from rclpy.node import Node
 from chord_core.distill.pipeline import DEFAULT_PRESETS
 from chord_core.distill.presets import load_preset
 from chord_core.errors import ChordError
-from chord_core.formats.scans import Scan, validate_scan_arrays
+from chord_core.formats.scans import Scan
 from chord_core.prior.vocabulary import check_command, tokenize
 from chord_msgs.action import Choreograph
 from chord_msgs.msg import ObjectFlow
 from chord_ros import names
-from chord_ros.convert import check_cloud_points, check_text_length, cloud_to_numpy, flow_to_msg
+from chord_ros.command_client import goal_scans
+from chord_ros.convert import flow_to_msg
 from chord_ros.graph import MINI_VOCABULARY, TEACHERS
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
@@ -77,29 +78,6 @@ def release_memory() -> None:
     trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
     if trim is not None:
         trim(0)
-
-
-def goal_scans(goal: Choreograph.Goal, max_points: int, max_chars: int) -> list[Scan]:
-    """The goal's clouds as validated scans; ChordError naming the first problem (sizes over the
-    limits included, checked before a cloud is decoded)."""
-    if not goal.prompt.strip():
-        raise ChordError("the goal has an empty prompt; say how the objects should move")
-    check_text_length(goal.prompt, max_chars)
-    if not goal.clouds:
-        raise ChordError("the goal has no object clouds")
-    if len(goal.object_names) != len(goal.clouds):
-        raise ChordError(f"the goal has {len(goal.clouds)} clouds but {len(goal.object_names)} object names")
-    if any(not n.strip() for n in goal.object_names) or len(set(goal.object_names)) != len(goal.object_names):
-        raise ChordError(f"object names must be non-empty and unique, got {list(goal.object_names)}")
-    scans = []
-    for name, cloud in zip(goal.object_names, goal.clouds):
-        check_cloud_points(cloud, max_points, name)
-        try:
-            points, colors = cloud_to_numpy(cloud)
-        except ChordError as error:
-            raise ChordError(f"object '{name}': {error}") from None
-        scans.append(validate_scan_arrays(name, points, colors))
-    return scans
 
 
 @dataclass

@@ -28,8 +28,8 @@ from std_msgs.msg import String
 from chord_core.errors import ChordError
 from chord_msgs.action import Choreograph
 from chord_ros import names
-from chord_ros.command_client import CloudCache, describe_feedback, make_goal
-from chord_ros.convert import check_cloud_points, check_text_length, text_preview
+from chord_ros.command_client import CloudCache, describe_feedback, goal_scans, make_goal
+from chord_ros.convert import check_text_length, text_preview
 from chord_ros.node_params import declare
 from chord_ros.nodes.runner import run_node
 
@@ -88,10 +88,9 @@ class Command(Node):
         try:
             check_text_length(msg.data, self.max_command_chars)
             object_names, clouds = self._clouds.clouds(self.object_names)
-            for name, cloud in zip(object_names, clouds):
-                check_cloud_points(cloud, self.max_points_per_cloud, name)
             goal = make_goal(msg.data, object_names, clouds, preset=self.preset, frames=self.frames,
                              iterations=self.iterations, seed=self.seed)
+            goal_scans(goal, self.max_points_per_cloud, self.max_command_chars)  # refused here, not after sending
         except ChordError as error:
             self.get_logger().error(f"command '{text_preview(msg.data)}' not sent: {error}")
             return

@@ -34,14 +34,18 @@ def test_every_bad_command_is_refused_by_the_command_node_or_the_mini_prior():
     rng = np.random.default_rng(1)
     for kind, text in fuzz.bad_commands(PER_KIND * len(fuzz.COMMAND_KINDS), rng):
         if not text.strip():
-            continue  # refused by make_goal: tested in test_command_client
+            assert kind in ("empty", "blank")  # refused by make_goal: tested in test_command_client
+            continue
         refusal(lambda text=text: (check_text_length(text, 500), check_command(text)))
 
 
 def test_every_bad_flow_is_refused_by_the_planners_checks():
     rng = np.random.default_rng(2)
+    kinds = set()
     for kind, msg in fuzz.bad_flows(PER_KIND * len(fuzz.FLOW_KINDS), rng):
         refusal(lambda msg=msg: msg_to_flow(msg).validate(min_frames=2))
+        kinds.add(kind)
+    assert kinds == set(fuzz.FLOW_KINDS)
 
 
 def test_malformed_trajectories_are_refused_by_the_conversion():

@@ -13,8 +13,9 @@ and prints one table:
   arm goals (p50 / p95 / max).
 * **kill** — `chord animate` killed with SIGKILL mid-run and resumed (iterations lost, and whether
   the resumed flow equals an uninterrupted run bit for bit); the choreographer killed mid-goal
-  (how long until the command node gives the goal up; a restarted choreographer then serves the
-  next command); flow_recorder killed (is the bag still readable, how many messages).
+  (how long until the command node gives the goal up; a restarted choreographer continues the run
+  from its checkpoint for a goal with `resume_run`, compared with an uninterrupted goal, then
+  serves the next command); flow_recorder killed (is the bag still readable, how many messages).
 * **soak** — consecutive commands through the whole graph (alternating left and right so the
   object stays on the table): how many succeed, and each node's resident memory growth.
 
@@ -48,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="points of the one real oversized cloud sent after the cloud fuzz (0: none)")
     parser.add_argument("--cancels", type=int, default=20, help="cancels of each kind of goal")
     parser.add_argument("--soak", type=int, default=30, help="consecutive commands through the graph")
-    parser.add_argument("--iterations", type=int, default=30, help="distillation iterations per command")
+    parser.add_argument("--iterations", type=int, default=0,
+                        help="distillation iterations per command (0: the preset's, as the product runs)")
     parser.add_argument("--teacher", default="mini", choices=("mini", "reference"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="directory for node logs, runs, the bag and reliability.json "
@@ -369,7 +371,7 @@ def cancel_section(g: GraphUnderTest, count: int, command: str) -> list[Row]:
     return rows
 
 
-def animate_resume_row(out: Path, iterations: int = 120, kill_after: int = 71) -> Row:
+def animate_resume_row(out: Path, iterations: int = 60, kill_after: int = 55) -> Row:
     """`chord animate` (reference teacher, CPU) killed with SIGKILL once past ``kill_after``
     iterations, then resumed; compared with an uninterrupted run."""
     from chord_core.formats.flow import Flow
@@ -409,25 +411,63 @@ def animate_resume_row(out: Path, iterations: int = 120, kill_after: int = 71) -
                {"resumed run": "ok" if resumed.returncode == 0 else resumed.stderr[-300:]})
 
 
-def kill_section(g: GraphUnderTest, command: str) -> list[Row]:
-    from chord_ros.bag import read_bag
+def distil_goal(g: GraphUnderTest, command: str, iterations: int, resume_run: str = ""):
+    """Send a Choreograph goal for the scene's object and wait for it: (status, result)."""
+    from chord_msgs.action import Choreograph
 
-    rows = [animate_resume_row(g.out)]
+    goal = Choreograph.Goal(prompt=command, clouds=[g.clouds[g.object]], object_names=[g.object],
+                            iterations=iterations, resume_run=resume_run)
+    future = g.choreograph.send_goal_async(goal)
+    if not (g.wait(future.done, 30) and future.result().accepted):
+        return None, None
+    result = future.result().get_result_async()
+    g.wait(result.done, 1800)
+    return (result.result().status, result.result().result) if result.done() else (None, None)
+
+
+def choreographer_kill_row(g: GraphUnderTest, command: str, iterations: int) -> Row:
+    """Kill the choreographer mid-goal (sent by the command node), restart it, resume the run with a
+    Choreograph goal, compare with an uninterrupted goal, then send a command through the graph."""
     start = g.log_count()
     g.say(command)
-    g.wait(lambda: any(m.startswith("iteration") for m in g.logs_since(start, "command")), 300)
+    total = iterations or 200
+    kill_at = min(60, total // 2)
+
+    def progress() -> int:
+        done = [int(m.split()[1].split("/")[0]) for m in g.logs_since(start, "command") if m.startswith("iteration")]
+        return max(done, default=0)
+
+    g.wait(lambda: progress() >= kill_at, 900)
+    runs = [m.rsplit("-> ", 1)[1].split(" ")[0] for m in g.logs_since(start, "choreographer") if "-> " in m]
     g.graph.processes["choreographer"].send_signal(signal.SIGKILL)
-    killed = time.monotonic()
+    killed, reached = time.monotonic(), progress()
     freed = g.wait(lambda: any("given up" in m for m in g.logs_since(start, "command")), 120)
     freed_after = time.monotonic() - killed
     g.restart("choreographer")
-    served = g.choreograph.wait_for_server(timeout_sec=120)
-    ok, seconds, outcome = g.command_outcome(command, 600) if served else (False, 0.0, "no choreographer")
-    rows.append(Row("kill -9", "choreographer mid-goal, restarted", 1,
-                    f"command node freed after {freed_after:.1f} s; next command "
-                    f"{'moved the object' if ok else 'FAILED'} ({seconds:.0f} s): {outcome}", freed and ok))
+    if not g.choreograph.wait_for_server(timeout_sec=120) or not runs:
+        return Row("kill -9", "choreographer mid-goal", 1, "the restarted choreographer did not serve", False)
+    import torch
 
-    recorder = g.graph.processes.get("flow_recorder")
+    run = Path(runs[-1])
+    checkpoint = run / "checkpoint.pt"
+    saved = int(torch.load(checkpoint, weights_only=False)["iteration"]) if checkpoint.is_file() else 0
+    status, resumed = distil_goal(g, command, iterations, run.name) if saved else (None, None)
+    _, whole = distil_goal(g, command, iterations)
+    equal = (status == 4 and whole is not None and whole.success
+             and list(resumed.flow.trajectories) == list(whole.flow.trajectories))
+    ok, seconds, outcome = g.command_outcome(command, 1800)
+    return Row("kill -9", f"choreographer at iteration {reached}/{total}, restarted", 1,
+               f"command node freed after {freed_after:.1f} s; a goal with resume_run continued from the checkpoint "
+               f"at {saved} ({reached - saved} iterations lost), flow {'equal bit for bit' if equal else 'DIFFERS'} "
+               f"to an uninterrupted goal; next command {'moved the object' if ok else 'FAILED'} ({seconds:.0f} s)",
+               freed and equal and ok, {"next command": outcome})
+
+
+def kill_section(g: GraphUnderTest, command: str, iterations: int) -> list[Row]:
+    from chord_ros.bag import read_bag
+
+    rows = [animate_resume_row(g.out), choreographer_kill_row(g, command, iterations)]
+    recorder = g.graph.processes["flow_recorder"]
     recorder.send_signal(signal.SIGKILL)
     recorder.wait()
     try:
@@ -487,7 +527,7 @@ def run(args: argparse.Namespace) -> int:
         if "cancel" in sections:
             rows += cancel_section(g, args.cancels, command)
         if "kill" in sections:
-            rows += kill_section(g, command)
+            rows += kill_section(g, command, args.iterations)
         if "soak" in sections:
             rows += soak_section(g, args.soak)
     finally:

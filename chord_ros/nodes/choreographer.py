@@ -210,8 +210,16 @@ class Choreographer(Node):
             return True
 
     def _run_dir(self, goal_handle) -> Path:
+        """A new run directory, or the one ``resume_run`` names (it must hold a checkpoint)."""
         root = Path(self.work_dir).expanduser() if self.work_dir else Path.home() / ".ros" / "chord_runs"
-        return root / f"{time.strftime('%Y%m%d_%H%M%S')}_{bytes(goal_handle.goal_id.uuid).hex()[:8]}"
+        name = goal_handle.request.resume_run
+        if not name:
+            return root / f"{time.strftime('%Y%m%d_%H%M%S')}_{bytes(goal_handle.goal_id.uuid).hex()[:8]}"
+        if Path(name).name != name or name in (".", ".."):
+            raise ChordError(f"resume_run must be the name of a run directory under {root}, got '{name}'")
+        if not (root / name / "checkpoint.pt").is_file():
+            raise ChordError(f"cannot resume '{name}': {root / name} holds no checkpoint.pt")
+        return root / name
 
     def _execute(self, goal_handle) -> Choreograph.Result:
         goal = goal_handle.request
@@ -223,6 +231,7 @@ class Choreographer(Node):
             preset = load_preset(goal.preset or self.preset).replace(
                 frames=goal.frames or None, iterations=goal.iterations or None, device=self.device or None,
                 negative_prompt=self.negative_prompt or None)
+            out_dir = self._run_dir(goal_handle)
         except ChordError as error:
             if not self._dequeue(goal):
                 self._busy.release()
@@ -239,10 +248,10 @@ class Choreographer(Node):
             if outcome != "finished":
                 return self._not_started(goal_handle, outcome)
         state.feedback.phase = "setup"
-        out_dir = self._run_dir(goal_handle)
         worker = threading.Thread(target=self._work, args=(goal, scans, preset, out_dir, state), daemon=True)
         self.get_logger().info(f"goal '{goal.prompt}': {len(scans)} objects, {preset.iterations} iterations "
-                               f"of {preset.name} -> {out_dir}")
+                               f"of {preset.name} -> {out_dir}" + (" (resumed from its checkpoint)"
+                                                                  if goal.resume_run else ""))
         self._running = state
         worker.start()
 
@@ -355,7 +364,8 @@ class Choreographer(Node):
 
         result = animate(goal.prompt, out_dir, preset, scans=scans, teacher_kind=self.teacher,
                          model_dir=self.model_dir or None, reference_motion=self.reference_motion or None,
-                         seed=int(goal.seed), progress=state.report, cancel=state.cancel,
+                         seed=int(goal.seed), resume=bool(goal.resume_run), progress=state.report,
+                         cancel=state.cancel,
                          write_views=self.write_views, teacher=self._loaded_teacher(preset, state))
         return flow_to_msg(result.flow, frame_id=self.frame_id, stamp=self.get_clock().now().to_msg())
 

@@ -127,6 +127,8 @@ def test_goal_gives_flow_feedback_and_published_flow(client):
     ("wrong point count", "labels"),
     ("too many points", "6000 points, more than max_points_per_cloud (5000)"),
     ("long prompt", "more than max_command_chars (500)"),
+    ("unknown run to resume", "holds no checkpoint"),
+    ("run to resume outside work_dir", "must be the name of a run directory"),
 ])
 def test_bad_goal_is_aborted_with_reason_and_node_keeps_serving(client, case, expected):
     action, _ = client
@@ -147,6 +149,10 @@ def test_bad_goal_is_aborted_with_reason_and_node_keeps_serving(client, case, ex
         goal = block_goal(points=np.random.default_rng(0).normal(size=(6000, 3)).astype(np.float32))
     elif case == "long prompt":
         goal.prompt = "slide the block " + "far " * 200
+    elif case == "unknown run to resume":
+        goal.resume_run = "20260101_000000_deadbeef"
+    elif case == "run to resume outside work_dir":
+        goal.resume_run = "../elsewhere"
     else:  # the reference motion labels 1500 points; a 100-point cloud cannot follow it
         goal = block_goal(points=load_scan(SCANS[0]).points[:100])
     response, _ = run_goal(action, goal)
@@ -193,6 +199,37 @@ def test_second_goal_rejected_then_cancel_keeps_checkpoint(client, choreographer
     assert (run_dir / "checkpoint.pt").is_file(), "cancel lost the checkpoint"
     assert not (run_dir / "views.mp4").exists(), "a cancelled run renders no views"
     assert wait_for(retry.get_result_async(), 240).result.success
+
+
+@pytest.mark.slow  # about 2 min: three runs
+def test_a_cancelled_run_resumed_by_goal_ends_equal_to_an_uninterrupted_goal(client, choreographer):
+    """resume_run continues the run directory from its checkpoint (what a restarted choreographer
+    does after a crash); on CPU the flow equals the uninterrupted run's bit for bit."""
+    action, _ = client
+    _, work = choreographer
+    before = set(Path(work).iterdir())
+    feedback = []
+    handle = wait_for(action.send_goal_async(block_goal(iterations=8),
+                                             feedback_callback=lambda f: feedback.append(f.feedback)), 30)
+    deadline = time.monotonic() + 120
+    while not any(f.iteration >= 3 for f in feedback):
+        assert time.monotonic() < deadline, "no iteration finished"
+        time.sleep(0.05)
+    wait_for(handle.cancel_goal_async(), 10)
+    wait_for(handle.get_result_async(), 60)
+    (run_dir,) = set(Path(work).iterdir()) - before
+    goal = block_goal(iterations=8)
+    goal.resume_run = run_dir.name
+    deadline = time.monotonic() + 60  # the cancelled run writes its checkpoint as it stops
+    while not (run_dir / "checkpoint.pt").is_file():
+        assert time.monotonic() < deadline, "the cancelled run wrote no checkpoint"
+        time.sleep(0.1)
+    resumed, resumed_feedback = run_goal(action, goal)
+    assert resumed.result.success, resumed.result.message
+    assert min(f.iteration for _, f in resumed_feedback if f.iteration > 0) >= 3, "the resumed run started over"
+    whole, _ = run_goal(action, block_goal(iterations=8))
+    np.testing.assert_array_equal(msg_to_flow(resumed.result.flow).trajectories,
+                                  msg_to_flow(whole.result.flow).trajectories)
 
 
 @contextlib.contextmanager

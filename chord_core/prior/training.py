@@ -6,15 +6,7 @@ from the seed). Objective: Wan's rectified flow. For a clip x in [-1, 1], noise 
 W-RFSDS weighting w(τ), `distill.sds`), z_τ = (1 − τ) x + τ ε and the network regresses
 v = ε − x. The caption is dropped (replaced by <cls> alone) for ``text_dropout`` of the batch so
 the same network gives the unconditional branch of classifier-free guidance. An exponential
-moving average of the weights is what ships.
-
-Two phases. Until ``refine_from`` batches are drawn uniformly and the learning rate follows a
-warm-up and a cosine decay. A turn's sign changes few pixels (a third to a twentieth of what a
-sideways move of the same clip changes), so after uniform training the prior still ignored the
-sign of a turn (denoising loss equal with "clockwise" and "counterclockwise"); the refinement
-phase draws ``refine_turn_share`` of every batch from clips whose caption turns the object, with
-a second cosine decay from ``refine_lr``. Which clips turn is read from the training captions;
-what the words mean is still learnt by the network alone. Checkpoints hold model, EMA, optimiser, RNG
+moving average of the weights is what ships. Checkpoints hold model, EMA, optimiser, RNG
 states and loss history, so ``--resume`` continues the same run.
 """
 
@@ -35,7 +27,7 @@ from chord_core.errors import ChordError
 from chord_core.formats.run_outputs import plot_losses
 from chord_core.prior.clips import ClipSettings, load_or_make_shard
 from chord_core.prior.model import MiniPriorNet, PriorConfig
-from chord_core.prior.vocabulary import CLS, PAD, TURN_VERBS, VOCABULARY
+from chord_core.prior.vocabulary import CLS, PAD, VOCABULARY
 from chord_core.teachers.base import DEFAULT_FLOW_SHIFT, shift_sigma
 
 CHECKPOINT_NAME = "training_checkpoint.pt"
@@ -44,7 +36,7 @@ WEIGHTS_NAME = "mini_prior.pt"
 
 @dataclass
 class TrainConfig:
-    steps: int = 8000
+    steps: int = 6000
     batch: int = 16
     lr: float = 4e-4
     lr_final_fraction: float = 0.1   # cosine decay to lr * this
@@ -60,9 +52,6 @@ class TrainConfig:
     validation_clips: int = 64
     validate_every: int = 250
     checkpoint_every: int = 250
-    refine_from: int = 6000          # the refinement phase (turn-balanced batches) starts here
-    refine_turn_share: float = 0.5
-    refine_lr: float = 1e-4
     model: PriorConfig = field(default_factory=PriorConfig)
 
     def to_dict(self) -> dict:
@@ -79,26 +68,12 @@ class TrainProgress:
     phase: str  # "data" | "train"
 
 
-def refining(config: TrainConfig, step: int) -> bool:
-    return config.refine_from <= step < config.steps
-
-
-def _half_cosine(frac: float) -> float:
-    """1 at the start of a decay, 0 at its end."""
-    return 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
-
-
 def learning_rate(config: TrainConfig, step: int) -> float:
-    """Warm-up, then a cosine decay to ``lr * lr_final_fraction`` by ``min(steps, refine_from)``;
-    in the refinement phase a second cosine from ``refine_lr`` to the same floor."""
-    floor = config.lr_final_fraction
-    if refining(config, step):
-        frac = (step - config.refine_from) / max(config.steps - config.refine_from, 1)
-        return config.lr * floor + (config.refine_lr - config.lr * floor) * _half_cosine(frac)
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
-    frac = (step - config.warmup_steps) / max(min(config.steps, config.refine_from) - config.warmup_steps, 1)
-    return config.lr * (floor + (1 - floor) * _half_cosine(frac))
+    frac = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
+    floor = config.lr_final_fraction
+    return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
 def to_model_space(videos_uint8: torch.Tensor) -> torch.Tensor:
@@ -169,25 +144,14 @@ class PriorTrainer:
         held = c.validation_clips
         self.train_videos, self.train_tokens = videos[:-held], tokens[:-held]
         self.val_videos, self.val_tokens = videos[-held:], tokens[-held:]
-        turn_ids = torch.tensor([VOCABULARY.index(verb) for verb in TURN_VERBS])
-        self.turn_clips = torch.isin(self.train_tokens, turn_ids).any(1).nonzero().flatten()
         val_gen = torch.Generator().manual_seed(12345)
         self.val_sigma = torch.rand(held, generator=val_gen)
         self.val_eps = torch.randn((held, 3, *videos.shape[1:4]), generator=val_gen)
 
     # ----------------------------------------------------------------- steps
-    def batch_indices(self) -> torch.Tensor:
-        """Uniform draws; in the refinement phase ``refine_turn_share`` of them from turning clips."""
-        c = self.config
-        if not refining(c, self.step) or len(self.turn_clips) == 0:
-            return torch.randint(len(self.train_videos), (c.batch,), generator=self.generator)
-        turns = round(c.batch * c.refine_turn_share)
-        picked = self.turn_clips[torch.randint(len(self.turn_clips), (turns,), generator=self.generator)]
-        return torch.cat([picked, torch.randint(len(self.train_videos), (c.batch - turns,), generator=self.generator)])
-
     def train_step(self) -> float:
         c = self.config
-        index = self.batch_indices()
+        index = torch.randint(len(self.train_videos), (c.batch,), generator=self.generator)
         x = to_model_space(self.train_videos[index])
         tokens = drop_text(self.train_tokens[index], c.text_dropout, self.generator)
         sigma = torch.rand(c.batch, generator=self.generator)

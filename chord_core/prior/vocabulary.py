@@ -42,12 +42,9 @@ _TRANSLATIONS: dict[tuple[int, int], tuple[tuple[str, ...], tuple[str, ...]]] = 
                                                                    "toward the robot", "backwards")),
 }
 _LIFTS = ("lift {o}", "raise {o}", "pick up {o}", "pick {o} up", "lift {o} up", "raise {o} up")
-#: The verbs of turn captions (training balances batches by them; the model learns what they mean).
-TURN_VERBS = ("turn", "rotate", "spin")
-_TURN_PHRASES = tuple(f"{verb} {{o}}" for verb in TURN_VERBS)
 _TURNS = {
-    +1: (_TURN_PHRASES, ("left", "counterclockwise", "anticlockwise", "to the left")),
-    -1: (_TURN_PHRASES, ("right", "clockwise", "to the right")),
+    +1: (("turn {o}", "rotate {o}", "spin {o}"), ("left", "counterclockwise", "anticlockwise", "to the left")),
+    -1: (("turn {o}", "rotate {o}", "spin {o}"), ("right", "clockwise", "to the right")),
 }
 _LIDS = {+1: ("open the lid of {o}", "open {o}", "open the lid", "lift the lid of {o}"),
          -1: ("close the lid of {o}", "close {o}", "close the lid", "shut the lid", "shut {o}")}

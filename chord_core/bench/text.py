@@ -195,6 +195,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-guidance", type=float, default=5.0)
     parser.add_argument("--ablations", type=int, default=0, metavar="N",
                         help="rerun N pairs spread over the list with uniform tau, constant CFG and no fine layer")
+    parser.add_argument("--sign-check", type=int, default=120, metavar="MOTIONS",
+                        help="before the table: does the prior read the direction word? (fresh clips; 0 = skip)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -267,6 +269,13 @@ def run(args: argparse.Namespace) -> int:
           f"{preset.iterations} iterations, CFG {preset.cfg}, {preset.width}x{preset.height}x{preset.frames}")
     print(f"guided velocity (both CFG branches, batch {preset.batch_cameras}): "
           f"{guided_velocity_ms(prior, preset):.0f} ms")
+    if args.sign_check:
+        from chord_core.prior.sign_check import sign_check
+
+        print("direction word check: denoising loss with the true caption vs its direction swapped "
+              "(~50 % and gap ~0: the prior ignores that word)")
+        for result in sign_check(prior, args.sign_check):
+            print("  " + result.line())
     print(f"{'object':<6} {'command':<30} | {'distilled flow':^38} | {'prior samples':^38}")
     print(f"{'':<6} {'':<30} | {'dir':>5} {'size':>10} {'off-axis':>8} {'tgt':>4} {'s':>6} "
           f"| {'dir':>5} {'size':>10} {'off-axis':>8} {'tgt':>4} {'s':>6}")

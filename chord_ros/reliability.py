@@ -530,8 +530,9 @@ def run(args: argparse.Namespace) -> int:
             rows += kill_section(g, command, args.iterations)
         if "soak" in sections:
             rows += soak_section(g, args.soak)
-    finally:
+    finally:  # an interrupted run still reports the rows it finished
         g.close()
-    print_table(rows)
-    (out / "reliability.json").write_text(json.dumps([r.__dict__ for r in rows], indent=1, default=str))
+        if rows:
+            print_table(rows)
+        (out / "reliability.json").write_text(json.dumps([r.__dict__ for r in rows], indent=1, default=str))
     return 0 if all(r.ok for r in rows) else 1

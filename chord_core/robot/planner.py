@@ -215,6 +215,24 @@ def _hull(points: np.ndarray) -> np.ndarray:
         return points
 
 
+def onto_support(traj: np.ndarray, table_height: float, limit: float) -> tuple[np.ndarray, float]:
+    """The object's frames raised where the flow sinks it below where it rested: an object on the
+    table cannot go into it, and a flow distilled from a low-resolution teacher (the mini prior
+    sees 32 px) dips it by millimetres. Returns the trajectory [T, N, 3] and the largest lift (m);
+    a flow that sinks the object deeper than ``limit`` is refused instead."""
+    floor = min(table_height, float(traj[0, :, 2].min()))
+    if traj[0, :, 2].min() > table_height + 0.01:  # starts in the air (held, on a shelf): unchanged
+        return traj, 0.0
+    depth = np.maximum(floor - traj[:, :, 2].min(axis=1), 0.0)
+    if depth.max() > limit:
+        frame = int(np.argmax(depth))
+        raise PlanRefused(frame, f"the flow pushes the object {depth[frame] * 100:.1f} cm into the table "
+                                 f"(at most {limit * 100:.1f} cm is corrected)")
+    lifted = traj.copy()
+    lifted[:, :, 2] += depth[:, None]
+    return lifted, float(depth.max())
+
+
 def obstacle_clouds(flow: Flow, scene: dict[str, np.ndarray], oid: int) -> dict[str, np.ndarray]:
     """Everything but object ``oid``: each other flow object (its scan if the scene has one, else
     its first-frame flow points) and every scan that is on no flow object, keyed by name."""
@@ -253,7 +271,7 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
     oid = select_object(flow, object_name)
     name = flow.name_of(oid)
     mask = flow.object_ids == oid
-    traj = flow.trajectories[:, mask].astype(float)
+    traj, lift = onto_support(flow.trajectories[:, mask].astype(float), cfg.table_height, cfg.max_tracking_error)
     obj_cloud = np.asarray(scene.get(name, traj[0]), float)
     obstacles = obstacle_clouds(flow, scene, oid)
     others = np.vstack([np.zeros((0, 3))] + list(obstacles.values()))
@@ -262,7 +280,7 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
     rests_at_end = traj[-1][:, 2].min() <= cfg.table_height + 0.01
     push = mode == "push"
     fields = dict(mode=mode, object_name=name, fps=flow.fps, object_index=oid,
-                  extra={"trajectory_backend": backend})
+                  extra={"trajectory_backend": backend, "support_lift_m": lift})
 
     if push:
         contact, d = push_pose(cfg, traj)

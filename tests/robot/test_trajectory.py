@@ -57,3 +57,24 @@ def test_flows_the_planner_cannot_use_are_refused_up_front_with_the_reason(panda
     flow = Flow(case.flow.trajectories[:frames], case.flow.object_ids, case.flow.fps, "", names)
     with pytest.raises(ChordError, match=message):
         plan_report(flow, case.scene, panda, "grasp", object_name)
+
+
+def test_a_flow_that_sinks_the_object_a_little_is_raised_onto_the_table_and_a_deep_one_refused(panda):
+    """The mini prior's flows dip a resting block by millimetres; the planner follows the flow lifted
+    back onto the table (and says by how much), and refuses a flow that sinks it centimetres."""
+    from chord_core.robot.flow_cases import lift_and_move, rigid_flow
+    from chord_core.robot.planner import onto_support
+
+    case = lift_and_move(9, 300)
+    points = case.flow.trajectories[0].astype(float)
+    slide = np.stack([np.zeros(9), np.linspace(0, 0.1, 9), -0.006 * np.sin(np.linspace(0, np.pi, 9))], axis=1)
+    sinking = Flow(rigid_flow(points, slide, np.zeros((9, 3))), case.flow.object_ids, 10.0, "slide", ["box"])
+    lifted, lift = onto_support(sinking.trajectories.astype(float), 0.0, 0.02)
+    assert lift == pytest.approx(0.006, abs=1e-4)
+    assert lifted[:, :, 2].min() >= points[:, 2].min() - 1e-9
+    np.testing.assert_allclose(lifted[:, :, :2], sinking.trajectories[:, :, :2], atol=1e-6)
+    plan = plan_flow(sinking, case.scene, panda, "grasp")
+    assert plan.extra["support_lift_m"] == pytest.approx(0.006, abs=1e-4)
+    deep = Flow(rigid_flow(points, slide * [1, 1, 5], np.zeros((9, 3))), case.flow.object_ids, 10.0, "sink", ["box"])
+    with pytest.raises(PlanRefused, match="into the table"):
+        plan_flow(deep, case.scene, panda, "grasp")

@@ -21,6 +21,7 @@ from chord_core.robot.backends import make_grasp_proposer, select_follow
 from chord_core.robot.config import RobotConfig
 from chord_core.robot.grasp import Grasp, GraspProposer
 from chord_core.robot.model import RobotModel, ee_to_grasp_rotation, grasp_to_ee_rotation, pose_matrix
+from chord_core.robot.rigid_fit import rigid_fit_sequence
 from chord_core.robot.safety import PlanRefused, TrajectoryDraft, check_trajectory
 from chord_core.robot.timing import cartesian_line, quintic_joint_segment, required_time_scale, waypoint_velocities
 
@@ -218,12 +219,16 @@ def _hull(points: np.ndarray) -> np.ndarray:
 def onto_support(traj: np.ndarray, table_height: float, limit: float) -> tuple[np.ndarray, float]:
     """The object's frames raised where the flow sinks it below where it rested: an object on the
     table cannot go into it, and a flow distilled from a low-resolution teacher (the mini prior
-    sees 32 px) dips it by millimetres. Returns the trajectory [T, N, 3] and the largest lift (m);
-    a flow that sinks the object deeper than ``limit`` is refused instead."""
+    sees 32 px) dips it by millimetres. Depth is measured on each frame's rigid fit (what the arm
+    can realise; single points of a non-rigid flow stray further). Returns the trajectory
+    [T, N, 3] and the largest lift (m); a flow that sinks the object deeper than ``limit`` is
+    refused instead."""
     floor = min(table_height, float(traj[0, :, 2].min()))
     if traj[0, :, 2].min() > table_height + 0.01:  # starts in the air (held, on a shelf): unchanged
         return traj, 0.0
-    depth = np.maximum(floor - traj[:, :, 2].min(axis=1), 0.0)
+    hull = _hull(traj[0])
+    lowest = np.array([(hull @ fit[:3, :3].T + fit[:3, 3])[:, 2].min() for fit in rigid_fit_sequence(traj)])
+    depth = np.maximum(floor - lowest, 0.0)
     if depth.max() > limit:
         frame = int(np.argmax(depth))
         raise PlanRefused(frame, f"the flow pushes the object {depth[frame] * 100:.1f} cm into the table "

@@ -35,6 +35,7 @@ def write_outputs(plan, out: Path) -> None:
               "mode": plan.mode, "object_name": plan.object_name,
               "max_tracking_error_m": plan.max_tracking_error, "planning_time_s": plan.planning_time,
               "trajectory_backend": plan.extra.get("trajectory_backend"),
+              "support_lift_m": plan.extra.get("support_lift_m", 0.0),
               "grasp": plan.grasp.to_json(plan.object_name) if plan.grasp is not None else None}
     (out / "grasp.json").write_text(json.dumps(report, indent=2))
 

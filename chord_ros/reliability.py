@@ -320,15 +320,21 @@ def cancel_section(g: GraphUnderTest, count: int, command: str) -> list[Row]:
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
     from chord_msgs.action import Choreograph
+    from chord_ros.nodes.choreographer import WAITING
 
     distil: list[float] = []
     failures = 0
     for _ in range(count):
-        feedback = threading.Event()
+        running = threading.Event()  # set once the run has done an iteration (not waiting for the last one)
+
+        def on_feedback(message, seen=running) -> None:
+            if message.feedback.iteration >= 1 and message.feedback.phase != WAITING:
+                seen.set()
+
         goal = Choreograph.Goal(prompt=command, clouds=[g.clouds[g.object]], object_names=[g.object],
                                 iterations=200)
-        future = g.choreograph.send_goal_async(goal, feedback_callback=lambda _, seen=feedback: seen.set())
-        if not (g.wait(future.done, 30) and future.result().accepted and g.wait(feedback.is_set, 120)):
+        future = g.choreograph.send_goal_async(goal, feedback_callback=on_feedback)
+        if not (g.wait(future.done, 30) and future.result().accepted and g.wait(running.is_set, 300)):
             failures += 1
             continue
         handle = future.result()

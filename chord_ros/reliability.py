@@ -112,6 +112,7 @@ class GraphUnderTest:
         self.flows: list = []
         self.joints = None
         self.clouds: dict[str, object] = {}
+        self.fuzzing_clouds = False
         keep_all = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
         self.node.create_subscription(Log, "/rosout", self._on_log, keep_all)
         self.node.create_subscription(PlanReport, names.PLAN_TOPIC, self._append(self.plans), latched_qos())
@@ -146,8 +147,10 @@ class GraphUnderTest:
         self.joints = msg
 
     def _on_cloud(self, msg) -> None:
-        if msg.width * msg.height > 0 and self.object not in self.clouds:
-            self.clouds[self.object] = msg  # the simulated scan: restored after the cloud fuzz
+        """The simulated object's latest scan (it moves with every executed plan); not the bench's
+        own malformed clouds, and restored after them."""
+        if msg.width * msg.height > 0 and not self.fuzzing_clouds:
+            self.clouds[self.object] = msg
 
     # -- waiting --------------------------------------------------------------------------
     def wait(self, condition, timeout: float) -> bool:
@@ -258,6 +261,7 @@ def fuzz_section(g: GraphUnderTest, count: int, huge_points: int, rng: np.random
     finish("command text", count)
 
     clouds = fuzz.bad_clouds(count, rng)
+    g.fuzzing_clouds = True
     g.cloud_pub.publish(clouds[0][1])
     time.sleep(1.0)  # the command node holds a bad cloud before the first command
     for kind, cloud in clouds:
@@ -275,6 +279,8 @@ def fuzz_section(g: GraphUnderTest, count: int, huge_points: int, rng: np.random
     else:
         g.cloud_pub.publish(g.clouds[g.object])
         rows_detail = {}
+    time.sleep(0.5)
+    g.fuzzing_clouds = False
     finish("object clouds (+ a command each)", count + bool(huge_points))
     rows[-1].detail.update(rows_detail)
 

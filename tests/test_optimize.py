@@ -107,6 +107,11 @@ def test_resume_refuses_a_different_run(box, tmp_path):
         other.run(resume=True)
     with pytest.raises(ChordError, match="no checkpoint"):
         Distiller(scene, teacher, tiny_preset(), "slide", tmp_path / "none").run(resume=True)
+    moved = make_scenario("two_objects", frames=5, points=800)  # other clouds: other control points
+    moved_scene = scene_from_scans(moved.scans, 300)
+    with pytest.raises(ChordError, match="different scene"):
+        Distiller(moved_scene, ReferenceTeacher(moved_scene, moved.motion, 5), tiny_preset(iterations=2), "slide",
+                  tmp_path, seed=0).run(resume=True)
 
 
 class PoisonedTeacher(ReferenceTeacher):

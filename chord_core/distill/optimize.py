@@ -339,7 +339,11 @@ class Distiller:
         if state["preset"] != self.preset.to_dict() or state["seed"] != self.seed or state["prompt"] != self.prompt:
             raise ChordError(f"{path} was written with a different preset, seed or prompt; "
                              "resume with the same arguments or use a new --out directory")
-        self.motion.load_state_dict(state["motion"])
+        try:
+            self.motion.load_state_dict(state["motion"])
+        except RuntimeError:  # other clouds (a moved or re-scanned object) give other control points
+            raise ChordError(f"{path} was written for a different scene (other object clouds); resume with the "
+                             "same scans or start a new run") from None
         for obj, enabled in zip(self.motion.objects, state["fine_enabled"]):
             obj.fine_enabled = enabled
         self.optimizer.load_state_dict(state["optimizer"])

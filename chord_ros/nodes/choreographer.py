@@ -28,8 +28,6 @@ ROS_DOMAIN_ID; clouds and flows travel inside the action messages, so nothing el
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import threading
 import time
 import traceback
@@ -52,6 +50,7 @@ from chord_ros import names
 from chord_ros.command_client import goal_scans
 from chord_ros.convert import flow_to_msg
 from chord_ros.graph import MINI_VOCABULARY, TEACHERS
+from chord_ros.memory import release_memory
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
 
@@ -68,16 +67,6 @@ CANCEL_POLL = 0.05
 WAITING = "waiting for the cancelled goal to stop"
 #: The result message of a goal ended by the node's shutdown.
 SHUTTING_DOWN = "the choreographer is shutting down"
-
-
-def release_memory() -> None:
-    """Give a finished run's memory back to the system: collect the run's Python objects, then ask
-    glibc to return the heap pages it keeps for reuse (after a 500 000-point goal the node stayed
-    ~200 MB larger without this); elsewhere there is no malloc_trim and nothing to do."""
-    gc.collect()
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
-    if trim is not None:
-        trim(0)
 
 
 @dataclass

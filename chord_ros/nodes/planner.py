@@ -66,6 +66,7 @@ from chord_ros import goal_cancel, names
 from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type
 from chord_ros.convert import make_header, msg_to_flow
 from chord_ros.markers import flow_markers, grasp_markers
+from chord_ros.memory import release_memory
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
 from chord_ros.share import config_path
@@ -274,6 +275,7 @@ class Planner(Node):
             self.get_logger().error(f"flow handling failed: {type(error).__name__}: {error}")
             return
         finally:
+            release_memory()  # planning's solver and collision-model memory (a soak grew the node 20 MB/command)
             self._busy.release()
         if not auto:  # reported once the planner is free, so a confirmation right after the report is served
             self._report(plan, msg.header.stamp)

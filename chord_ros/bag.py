@@ -8,6 +8,7 @@ deserialize in rclpy.
 from __future__ import annotations
 
 import importlib
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,10 +119,43 @@ class BagWriter:
 
 
 def read_bag(path: str | Path) -> Iterator[BagMessage]:
-    """Messages of a rosbag2 directory in time order."""
+    """Messages of a rosbag2 directory in time order.
+
+    A bag whose recorder was killed has no metadata.yaml (rosbag2 writes it on close) and an MCAP
+    file without its summary: its messages are recovered up to the last complete chunk
+    (`recover_mcap`)."""
     path = Path(path)
     if not path.is_dir():
         raise ChordError(f"bag directory not found: {path}")
+    if not (path / "metadata.yaml").is_file():
+        files = sorted(path.glob("*.mcap"))
+        if len(files) != 1:
+            raise ChordError(f"bag {path} has no metadata.yaml and {len(files)} .mcap files; nothing to recover")
+        yield from recover_mcap(files[0])
+        return
     with Reader(path) as reader:
         for connection, stamp, data in reader.messages():
             yield BagMessage(connection.topic, connection.msgtype, stamp, bytes(data))
+
+
+def recover_mcap(file: Path) -> Iterator[BagMessage]:
+    """Messages of an MCAP file read front to back (the `mcap` library's stream reader), stopping
+    at the first incomplete record: what a killed recorder left."""
+    from mcap.exceptions import McapError
+    from mcap.records import Channel, Message, Schema
+    from mcap.stream_reader import StreamReader
+
+    schemas: dict[int, str] = {}
+    channels: dict[int, tuple[str, str]] = {}
+    with open(file, "rb") as stream:
+        try:
+            for record in StreamReader(stream).records:
+                if isinstance(record, Schema):
+                    schemas[record.id] = record.name
+                elif isinstance(record, Channel):
+                    channels[record.id] = (record.topic, schemas.get(record.schema_id, ""))
+                elif isinstance(record, Message) and record.channel_id in channels:
+                    topic, type_name = channels[record.channel_id]
+                    yield BagMessage(topic, type_name, record.log_time, bytes(record.data))
+        except (McapError, EOFError, ValueError, struct.error):
+            return  # the incomplete tail

@@ -53,3 +53,28 @@ def test_bag_writer_refuses_existing_directory(tmp_path):
 def test_read_bag_names_missing_directory(tmp_path):
     with pytest.raises(ChordError, match="not found"):
         list(read_bag(tmp_path / "missing"))
+
+
+def test_a_killed_recorders_bag_is_read_up_to_its_last_complete_chunk(tmp_path):
+    """kill -9 leaves no metadata.yaml and an MCAP file cut inside a chunk: the messages before the
+    cut come back in order, byte for byte; the cut one and later do not."""
+    import shutil
+
+    from std_msgs.msg import String
+
+    with BagWriter(tmp_path / "whole") as writer:
+        for k in range(3000):
+            writer.write("/chord/command", String(data=f"{k:05d} " + "x" * 900), 1_000 + k)
+    original = list(read_bag(tmp_path / "whole"))
+    (mcap_file,) = (tmp_path / "whole").glob("*.mcap")
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    data = mcap_file.read_bytes()
+    (killed / mcap_file.name).write_bytes(data[: len(data) * 2 // 3])
+    recovered = list(read_bag(killed))
+    assert 0 < len(recovered) < len(original)
+    assert [(m.topic, m.type_name, m.stamp_ns, m.data) for m in recovered] == [
+        (m.topic, m.type_name, m.stamp_ns, m.data) for m in original[: len(recovered)]]
+    assert recovered[-1].deserialize().data.startswith(f"{len(recovered) - 1:05d}")
+    shutil.copy(mcap_file, killed / mcap_file.name)  # the whole file without its metadata.yaml
+    assert len(list(read_bag(killed))) == len(original)

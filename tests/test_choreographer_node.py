@@ -161,20 +161,26 @@ def test_bad_goal_is_aborted_with_reason_and_node_keeps_serving(client, case, ex
     assert len(response.result.message) < 400, "the reason does not repeat the whole input"
 
 
+def goal_past(action, iterations: int, reached: int):
+    """Send a block goal and wait until its feedback reports iteration ``reached``: (handle, feedback)."""
+    feedback = []
+    handle = wait_for(action.send_goal_async(block_goal(iterations=iterations),
+                                             feedback_callback=lambda f: feedback.append(f.feedback)), 30)
+    assert handle.accepted
+    deadline = time.monotonic() + 120
+    while not any(f.iteration >= reached for f in feedback):
+        assert time.monotonic() < deadline, "no iteration finished"
+        time.sleep(0.05)
+    return handle, feedback
+
+
 def test_second_goal_rejected_then_cancel_keeps_checkpoint(client, choreographer):
     from action_msgs.msg import GoalStatus
 
     action, _ = client
     _, work = choreographer
     before = set(Path(work).iterdir())
-    feedback = []
-    handle = wait_for(action.send_goal_async(block_goal(iterations=500),
-                                             feedback_callback=lambda f: feedback.append(f.feedback)), 30)
-    assert handle.accepted
-    deadline = time.monotonic() + 120
-    while not any(f.iteration >= 1 for f in feedback):
-        assert time.monotonic() < deadline, "no iteration finished"
-        time.sleep(0.05)
+    handle, _ = goal_past(action, 500, 1)
     second = wait_for(action.send_goal_async(block_goal()), 30)
     assert not second.accepted, "a second goal must be rejected while one runs"
     t0 = time.monotonic()
@@ -208,13 +214,7 @@ def test_a_cancelled_run_resumed_by_goal_ends_equal_to_an_uninterrupted_goal(cli
     action, _ = client
     _, work = choreographer
     before = set(Path(work).iterdir())
-    feedback = []
-    handle = wait_for(action.send_goal_async(block_goal(iterations=8),
-                                             feedback_callback=lambda f: feedback.append(f.feedback)), 30)
-    deadline = time.monotonic() + 120
-    while not any(f.iteration >= 3 for f in feedback):
-        assert time.monotonic() < deadline, "no iteration finished"
-        time.sleep(0.05)
+    handle, _ = goal_past(action, 8, 3)
     wait_for(handle.cancel_goal_async(), 10)
     wait_for(handle.get_result_async(), 60)
     (run_dir,) = set(Path(work).iterdir()) - before

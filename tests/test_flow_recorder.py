@@ -1,6 +1,7 @@
 """flow_recorder node in its own process: what is published is what the bag holds."""
 
 import signal
+import threading
 import subprocess
 import sys
 import time
@@ -8,7 +9,7 @@ import time
 import numpy as np
 
 from chord_core.formats.flow import Flow
-from chord_ros.bag import read_bag
+from chord_ros.bag import BagWriter, read_bag
 from chord_ros.convert import flow_to_msg, msg_to_flow
 
 
@@ -63,3 +64,45 @@ def test_recorder_writes_published_flows_to_mcap(tmp_path, rclpy_context):
     assert [r.deserialize().pose.position.x for r in records if r.topic == "/chord/object_pose/block"] == [0.25]
     stamps = [r.stamp_ns for r in records]
     assert stamps == sorted(stamps)
+
+
+class HeldWriter(BagWriter):
+    """A bag writer whose next write stops half way until released: an executor thread inside
+    `_record` at the moment Ctrl-C closes the bag."""
+
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        self.inside, self.release = threading.Event(), threading.Event()
+
+    def write_serialized(self, topic: str, msg_type: str, data: bytes, stamp_ns: int) -> None:
+        self.inside.set()
+        self.release.wait(timeout=30)
+        super().write_serialized(topic, msg_type, data, stamp_ns)
+
+
+def test_closing_waits_for_a_message_being_written_and_the_bag_stays_readable(tmp_path, rclpy_context):
+    from rclpy.parameter import Parameter
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import String
+
+    from chord_ros.nodes.flow_recorder import FlowRecorder
+
+    recorder = FlowRecorder(context=rclpy_context, parameter_overrides=[
+        Parameter("bag_path", value=str(tmp_path / "unused")), Parameter("topics", value=["/none"])])
+    recorder.close()
+    recorder._bag = held = HeldWriter(tmp_path / "bag").open()
+    data = serialize_message(String(data="last words"))
+    writing = threading.Thread(target=recorder._record, args=("/chord/command", "std_msgs/msg/String", data))
+    writing.start()
+    assert held.inside.wait(timeout=30)
+    closing = threading.Thread(target=recorder.close)
+    closing.start()
+    closing.join(timeout=0.5)
+    assert closing.is_alive(), "the bag was closed under a message still being written"
+    held.release.set()
+    writing.join(timeout=30)
+    closing.join(timeout=30)
+    recorder._record("/chord/command", "std_msgs/msg/String", data)  # after close: dropped, no error
+    recorder.destroy_node()
+    assert [r.deserialize().data for r in read_bag(tmp_path / "bag")] == ["last words"]
+    assert recorder.messages_written == 1

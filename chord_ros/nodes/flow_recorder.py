@@ -6,6 +6,7 @@ go to disk byte-for-byte as they came over DDS; `ros2 bag` and rclpy read the re
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -27,8 +28,8 @@ def default_bag_path() -> str:
 
 
 class FlowRecorder(Node):
-    def __init__(self) -> None:
-        super().__init__("flow_recorder")
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__("flow_recorder", **node_kwargs)
         path = declare(self, "bag_path", "",
                        "directory of the new bag; empty = ~/.ros/chord_bags/chord_<date>_<time>") or default_bag_path()
         storage = declare(self, "storage", "mcap", "rosbag2 storage plugin: mcap or sqlite3")
@@ -40,7 +41,10 @@ class FlowRecorder(Node):
         if period <= 0:
             raise ChordError(f"discovery_period must be > 0 s, got {period}")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._bag = BagWriter(path, storage=storage).open()
+        self._bag: BagWriter | None = BagWriter(path, storage=storage).open()
+        # Ctrl-C closes the bag on the main thread while an executor thread may be inside _record;
+        # without the lock the writer's last chunk header and its bytes disagree (unreadable bag)
+        self._bag_lock = threading.Lock()
         self.bag_path = path
         self._recording: dict[str, object] = {}
         self.messages_written = 0
@@ -65,12 +69,17 @@ class FlowRecorder(Node):
         return topic in self._wanted or any(w.endswith("/") and topic.startswith(w) for w in self._wanted)
 
     def _record(self, topic: str, msg_type: str, data: bytes) -> None:
-        self._bag.write_serialized(topic, msg_type, data, self.get_clock().now().nanoseconds)
-        self.messages_written += 1
+        with self._bag_lock:
+            if self._bag is None:  # arrived while the node shuts down: the bag is already finished
+                return
+            self._bag.write_serialized(topic, msg_type, data, self.get_clock().now().nanoseconds)
+            self.messages_written += 1
 
     def close(self) -> None:
-        """Finish the bag file (called on shutdown)."""
-        if self._bag is not None:
+        """Finish the bag file (called on shutdown, possibly while a message is being written)."""
+        with self._bag_lock:
+            if self._bag is None:
+                return
             self._bag.close()
             self._bag = None
             # the ROS context may already be shut down here, so report on stdout

@@ -156,7 +156,7 @@ def teacher_line(teacher: str, motion_path: str) -> str:
 def _bundled_prompt() -> str:
     import yaml
 
-    from chord_ros.share import config_path
+    from chord_core.share import config_path
 
     return str(yaml.safe_load(config_path(*graph.DEMO_SCENE_DIR, "scene.yaml").read_text())["prompt"])
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chord_core.errors import ChordError
-from chord_ros.share import config_path
+from chord_core.share import config_path
 
 DEMO_SCENE_DIR = ("scenes", "demo")
 #: The choreographer's teachers (chord_core.distill.pipeline.TEACHERS; spelled out so that launch

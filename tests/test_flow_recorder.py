@@ -1,9 +1,9 @@
 """flow_recorder node in its own process: what is published is what the bag holds."""
 
 import signal
-import threading
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np

@@ -6,8 +6,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # chord_core stages, lowest first; a stage may import itself and any stage before it.
-STAGES = ("errors", "formats", "motion", "render", "scene", "teachers", "prior", "distill", "robot", "commands",
-          "bench", "cli")
+STAGES = ("errors", "share", "formats", "motion", "render", "scene", "teachers", "prior", "distill", "robot",
+          "commands", "bench", "cli")
 
 
 def _modules() -> dict[str, Path]:

@@ -8,18 +8,14 @@ the run: log-linearly for learning rates (3D-GS schedule), linearly for loss wei
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chord_core.errors import ChordError
 from chord_core.formats.config_files import read_config
 from chord_core.render.cameras import CameraArc
+from chord_core.share import config_path
 
-PRESET_DIRS = (
-    Path(__file__).resolve().parents[2] / "config" / "presets",  # source tree / editable install
-    Path(sys.prefix) / "share" / "chord_ros" / "config" / "presets",  # setup.py data_files
-)
 PRESET_NAMES = ("cpu-test", "mini", "gpu-5b", "gpu-14b")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -163,10 +159,9 @@ def preset_path(name_or_path: str) -> Path:
         if not path.is_file():
             raise ChordError(f"preset file not found: {path}")
         return path
-    for directory in PRESET_DIRS:
-        candidate = directory / f"{name_or_path}.yaml"
-        if candidate.is_file():
-            return candidate
+    candidate = config_path("presets", f"{name_or_path}.yaml")
+    if candidate.is_file():
+        return candidate
     raise ChordError(f"unknown preset '{name_or_path}'; choose one of {PRESET_NAMES} or a .yaml file")
 
 

@@ -60,6 +60,7 @@ from chord_core.robot.config import load_robot_config
 from chord_core.robot.model import RobotModel
 from chord_core.robot.planner import MODES, Plan, plan_report
 from chord_core.robot.safety import PlanRefused
+from chord_core.share import config_path
 from chord_msgs.msg import ObjectFlow, PlanReport
 from chord_msgs.srv import ExecutePlan, Stop
 from chord_ros import goal_cancel, names
@@ -69,7 +70,6 @@ from chord_ros.markers import flow_markers, grasp_markers
 from chord_ros.memory import release_memory
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
-from chord_ros.share import config_path
 from chord_ros.trajectory_conversion import plan_to_report, plan_to_trajectory
 
 RESULT_CODES = ("SUCCESSFUL", "INVALID_GOAL", "INVALID_JOINTS", "OLD_HEADER_TIMESTAMP",

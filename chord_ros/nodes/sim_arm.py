@@ -47,12 +47,12 @@ from chord_core.formats.video import write_video
 from chord_core.robot.config import load_robot_config
 from chord_core.robot.model import RobotModel
 from chord_core.robot.sim import ArmSimulation, SimConfig
+from chord_core.share import config_path
 from chord_ros import names
 from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type
 from chord_ros.convert import make_header, numpy_to_cloud, pose_to_msg
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
-from chord_ros.share import config_path
 from chord_ros.trajectory_conversion import JointNamesError, TrajectoryArrays, duration_msg, trajectory_to_arrays
 
 STEP_CHUNK = 0.01  # simulated seconds advanced between real-time pacing checks

@@ -24,6 +24,7 @@ from chord_msgs.action import Choreograph
 from chord_msgs.srv import ExecutePlan, Stop
 from chord_ros import goal_cancel, names
 from chord_ros.convert import check_cloud_points, check_text_length, cloud_to_numpy
+from chord_ros.frames import FrameTransformer
 from chord_ros.memory import release_memory
 from chord_ros.node_params import publishers_qos
 
@@ -97,9 +98,11 @@ def make_goal(prompt: str, object_names: list[str], clouds: list[PointCloud2], *
                             preset=preset, frames=frames, iterations=iterations, seed=seed)
 
 
-def goal_scans(goal: Choreograph.Goal, max_points: int, max_chars: int) -> list[Scan]:
-    """The goal's clouds as validated scans; ChordError naming the first problem (sizes over the
-    limits included, checked before a cloud is decoded)."""
+def goal_scans(goal: Choreograph.Goal, max_points: int, max_chars: int,
+               frames: FrameTransformer | None = None) -> list[Scan]:
+    """The goal's clouds as validated scans, moved into the planning frame by `frames` (None: left
+    in their own frames, the command node's early check); ChordError naming the first problem
+    (sizes over the limits included, checked before a cloud is decoded; a frame without transform)."""
     if not goal.prompt.strip():
         raise ChordError("the goal has an empty prompt; say how the objects should move")
     check_text_length(goal.prompt, max_chars)
@@ -116,7 +119,8 @@ def goal_scans(goal: Choreograph.Goal, max_points: int, max_chars: int) -> list[
             points, colors = cloud_to_numpy(cloud)
         except ChordError as error:
             raise ChordError(f"object '{name}': {error}") from None
-        scans.append(validate_scan_arrays(name, points, colors))
+        scan = validate_scan_arrays(name, points, colors)
+        scans.append(scan if frames is None else frames.scan(scan, cloud.header.frame_id))
     return scans
 
 

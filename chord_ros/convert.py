@@ -16,7 +16,7 @@ import array
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Point, Pose, Quaternion
+from geometry_msgs.msg import Point, Pose, Quaternion, Transform, TransformStamped, Vector3
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -64,15 +64,35 @@ def pose_to_msg(rotation: np.ndarray, translation: np.ndarray) -> Pose:
                 orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))
 
 
-def pose_msg_to_matrix(msg: Pose) -> np.ndarray:
-    """geometry_msgs/Pose -> [4, 4] homogeneous transform."""
+def pose_matrix_xyzw(translation, quaternion_xyzw) -> np.ndarray:
+    """Translation [3] + unit quaternion in ROS order (x, y, z, w) -> [4, 4] homogeneous transform."""
     from scipy.spatial.transform import Rotation
 
     out = np.eye(4)
-    q = msg.orientation
-    out[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
-    out[:3, 3] = [msg.position.x, msg.position.y, msg.position.z]
+    out[:3, :3] = Rotation.from_quat(np.asarray(quaternion_xyzw, float)).as_matrix()
+    out[:3, 3] = np.asarray(translation, float)
     return out
+
+
+def transforms_msgs(parent: str, children: list[str], positions: np.ndarray, rotations: np.ndarray,
+                    stamp: Time | None = None) -> list[TransformStamped]:
+    """parent -> child transforms, one per child: positions [N, 3], rotation matrices [N, 3, 3]."""
+    from scipy.spatial.transform import Rotation
+
+    header = make_header(parent, stamp)
+    quaternions = Rotation.from_matrix(np.asarray(rotations, float)).as_quat() if len(children) else []
+    out = []
+    for child, t, (x, y, z, w) in zip(children, np.asarray(positions, float), quaternions):
+        out.append(TransformStamped(header=header, child_frame_id=child, transform=Transform(
+            translation=Vector3(x=float(t[0]), y=float(t[1]), z=float(t[2])),
+            rotation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)))))
+    return out
+
+
+def pose_msg_to_matrix(msg: Pose) -> np.ndarray:
+    """geometry_msgs/Pose -> [4, 4] homogeneous transform."""
+    q = msg.orientation
+    return pose_matrix_xyzw([msg.position.x, msg.position.y, msg.position.z], [q.x, q.y, q.z, q.w])
 
 
 def _cloud_dtype(msg: PointCloud2) -> np.dtype:

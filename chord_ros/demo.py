@@ -112,13 +112,15 @@ class ArmGoalWatch:
             return set(self.status)
 
     def wait_finished(self, known: set[bytes], timeout: float) -> str:
-        """Terminal status name of the first goal not in `known`; 'TIMEOUT' when none ends in time."""
+        """Once every goal not in `known` has ended (a plan is several arm goals: approach, carry,
+        retreat): SUCCEEDED if all did, else the first other end; 'TIMEOUT' when they do not end in time."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                ended = [s for g, s in self.status.items() if g not in known and s in self.terminal]
-            if ended:
-                return self.terminal[ended[0]]
+                new = [s for g, s in self.status.items() if g not in known]
+            if new and all(s in self.terminal for s in new):
+                failed = [s for s in new if self.terminal[s] != "SUCCEEDED"]
+                return self.terminal[failed[0]] if failed else "SUCCEEDED"
             time.sleep(0.1)
         return "TIMEOUT"
 

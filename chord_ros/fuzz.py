@@ -236,3 +236,17 @@ def bad_trajectories(count: int, rng: np.random.Generator, joint_names: list[str
     }
     items = list(kinds.items())
     return [(items[i % len(items)][0], items[i % len(items)][1](rng)) for i in range(count)]
+
+
+def bad_gripper_commands(count: int, rng: np.random.Generator, lower: float,
+                         upper: float) -> list[tuple[str, tuple[float, float]]]:
+    """(position, max_effort) of GripperCommand goals a gripper with finger range [lower, upper] must refuse."""
+    kinds: dict[str, Callable[[np.random.Generator], tuple[float, float]]] = {
+        "position above the range": lambda rng: (upper + float(rng.uniform(0.001, 1.0)), 40.0),
+        "position below the range": lambda rng: (lower - float(rng.uniform(0.001, 1.0)), 40.0),
+        "NaN position": lambda rng: (float("nan"), 40.0),
+        "infinite position": lambda rng: (float(rng.choice([np.inf, -np.inf])), 40.0),
+        "NaN max_effort": lambda rng: (float(rng.uniform(lower, upper)), float("nan")),
+    }
+    items = list(kinds.items())
+    return [(items[i % len(items)][0], items[i % len(items)][1](rng)) for i in range(count)]

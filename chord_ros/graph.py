@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chord_core.errors import ChordError
-from chord_core.share import config_path
+from chord_core.share import PACKAGE, config_path
 
 DEMO_SCENE_DIR = ("scenes", "demo")
 #: The choreographer's teachers (chord_core.distill.pipeline.TEACHERS; spelled out so that launch
@@ -53,24 +53,34 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument("work_dir", "", "where the choreographer writes its runs; empty = ~/.ros/chord_runs"),
     Argument("video_dir", "", "where sim_arm writes a video per executed trajectory; empty = none"),
     Argument("real_time_factor", "1.0", "simulation speed relative to real time (sim_arm)"),
+    Argument("rviz", "false", "start RViz with config/chord.rviz (robot, object clouds, flow, grasp and plan "
+             "markers); needs rviz2 from a ROS 2 install", ("true", "false")),
 )
 ARGUMENT_NAMES = tuple(a.name for a in ARGUMENTS)
 
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One process of the graph: `ros2 run chord_ros <executable>` with parameters."""
+    """One process of the graph: `ros2 run <package> <executable>` with parameters (chord_ros nodes:
+    their config/<executable>.yaml first) or command-line arguments (other packages' tools)."""
 
     executable: str
     parameters: dict = field(default_factory=dict)
+    package: str = PACKAGE
+    arguments: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return self.executable
 
     @property
-    def params_file(self) -> Path:
-        return config_path(f"{self.executable}.yaml")
+    def is_chord_node(self) -> bool:
+        """A chord_ros node: it has a params file, and its exit ends the graph (closing RViz does not)."""
+        return self.package == PACKAGE
+
+    @property
+    def params_file(self) -> Path | None:
+        return config_path(f"{self.executable}.yaml") if self.is_chord_node else None
 
     @property
     def module(self) -> str:
@@ -122,4 +132,6 @@ def nodes(values: dict[str, str] | None = None) -> list[NodeSpec]:
                                           "real_time_factor": float(v["real_time_factor"])}))
     if v["record_bag"] == "true":
         graph.append(NodeSpec("flow_recorder", {"bag_path": v["bag_path"]}))
+    if v["rviz"] == "true":
+        graph.append(NodeSpec("rviz2", package="rviz2", arguments=("-d", str(config_path("chord.rviz")))))
     return graph

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,7 +36,13 @@ def parameter_value(value) -> str:
 
 
 def node_command(spec: graph.NodeSpec) -> list[str]:
-    """The command line of one node process."""
+    """The command line of one node process (another package's tool: its executable on PATH)."""
+    if not spec.is_chord_node:
+        executable = shutil.which(spec.executable)
+        if executable is None:
+            raise ChordError(f"{spec.executable} (package {spec.package}) is not on PATH: source a ROS 2 install "
+                             f"that has it, or leave its launch argument off")
+        return [executable, *spec.arguments]
     command = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}"]
     if spec.params_file.is_file():
         command += ["--params-file", str(spec.params_file)]

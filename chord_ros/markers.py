@@ -2,7 +2,8 @@
 
 Flow: one LINE_LIST marker per object holding the trajectory segments of an evenly
 sub-sampled set of its points (RViz draws thousands of segments in one marker cheaply), plus a
-POINTS marker of the final positions. Grasp: the gripper as two finger boxes and an approach arrow.
+POINTS marker of the final positions. Grasp: the gripper as two finger boxes and an approach arrow;
+plan: the hand's path through an accepted plan.
 """
 
 from __future__ import annotations
@@ -73,3 +74,13 @@ def grasp_markers(rotation: np.ndarray, translation: np.ndarray, width: float, d
     arrow.points = _points(np.stack([start, translation]))
     out.markers.append(arrow)
     return out
+
+
+def plan_path_marker(hand_positions: np.ndarray, frame_id: str = "world", stamp: Time | None = None,
+                     line_width: float = 0.003) -> Marker:
+    """The hand's path through an accepted plan's waypoints [K, 3], namespace 'plan' (orange)."""
+    marker = Marker(header=make_header(frame_id, stamp), ns="plan", id=0, type=Marker.LINE_STRIP,
+                    action=Marker.ADD, scale=Vector3(x=line_width), color=ColorRGBA(r=1.0, g=0.55, b=0.1, a=0.9))
+    marker.pose.orientation.w = 1.0
+    marker.points = _points(np.asarray(hand_positions, float))
+    return marker

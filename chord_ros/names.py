@@ -17,6 +17,9 @@ OBJECT_POSE_PREFIX = "/chord/object_pose"        # geometry_msgs/PoseStamped per
 JOINT_STATES_TOPIC = "/joint_states"             # sensor_msgs/JointState
 ARM_ACTION = "/arm_controller/follow_joint_trajectory"   # ros2_control convention
 ARM_TRAJECTORY_TOPIC = "/arm_controller/joint_trajectory"  # trajectory_msgs/JointTrajectory
+GRIPPER_ACTION = "/gripper_controller/gripper_cmd"  # GripperCommand (ros2_control GripperActionController)
+TF_TOPIC = "/tf"                                 # tf2_msgs/TFMessage: sim_arm's links and objects
+ROBOT_DESCRIPTION_TOPIC = "/robot_description"   # std_msgs/String: the URDF (transient local), for RViz
 BASE_FRAME = "world"                             # robot base frame, z up, table at z = 0
 
 
@@ -28,3 +31,8 @@ def object_cloud_topic(name: str, prefix: str = OBJECT_CLOUD_PREFIX) -> str:
 def object_pose_topic(name: str, prefix: str = OBJECT_POSE_PREFIX) -> str:
     """Topic carrying the (simulated) pose of object `name`: its frame-0 centroid moved rigidly."""
     return f"{prefix.rstrip('/')}/{name}"
+
+
+def object_frame(name: str) -> str:
+    """The TF frame sim_arm gives object `name` (its frame-0 centroid, moved with it)."""
+    return f"object_{name}"

@@ -5,9 +5,10 @@ and prints one table:
 
 * **fuzz** — malformed messages (`chord_ros.fuzz`) on every input, one at a time: command text
   on /chord/command, object clouds on /chord/objects/<name> (each followed by a command that must
-  be refused for it), flows on /chord/flow, trajectories to the arm's action. A message counts as
-  refused when its node says why: a WARN/ERROR line on /rosout from the command node, a refused
-  PlanReport from the planner, an aborted or rejected goal with an error string from the arm.
+  be refused for it), flows on /chord/flow, trajectories to the arm's action, commands to the
+  gripper's action. A message counts as refused when its node says why: a WARN/ERROR line on
+  /rosout from the command node, a refused PlanReport from the planner, an aborted or rejected goal
+  with an error string from the arm, an aborted gripper goal (its reason is in sim_arm's log).
   Afterwards every node must still run and a valid command must move the object.
 * **cancel** — latency from a cancel request to the CANCELED result, for distillation goals and
   arm goals (p50 / p95 / max).
@@ -95,7 +96,7 @@ class GraphUnderTest:
         from chord_msgs.action import Choreograph
         from chord_msgs.msg import ObjectFlow, PlanReport
         from chord_ros import names
-        from chord_ros.arm_interface import follow_joint_trajectory_type
+        from chord_ros.arm_interface import follow_joint_trajectory_type, gripper_command_type
         from chord_ros.launcher import Graph
         from chord_ros.node_params import latched_qos
 
@@ -127,6 +128,8 @@ class GraphUnderTest:
         self.choreograph = ActionClient(self.node, Choreograph, names.CHOREOGRAPH_ACTION)
         self.arm_type = follow_joint_trajectory_type("auto")
         self.arm = ActionClient(self.node, self.arm_type, names.ARM_ACTION)
+        self.gripper_type = gripper_command_type("auto")
+        self.gripper = ActionClient(self.node, self.gripper_type, names.GRIPPER_ACTION)
         self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
         self.executor.add_node(self.node)
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)
@@ -301,6 +304,11 @@ def fuzz_section(g: GraphUnderTest, count: int, huge_points: int, rng: np.random
         tally(kind, arm_refuses(g, trajectory))
     finish("arm trajectories", count)
 
+    finger = model.config.gripper_max_width / 2.0
+    for kind, (position, effort) in fuzz.bad_gripper_commands(count, rng, 0.0, finger):
+        tally(kind, gripper_refuses(g, position, effort))
+    finish("gripper commands", count)
+
     ok, seconds, outcome = g.command_outcome(command, 600)
     rows.append(Row("fuzz", "a valid command afterwards", 1, f"{'moved the object' if ok else 'FAILED'} in "
                     f"{seconds:.0f} s: {outcome}", ok and g.alive()))
@@ -320,6 +328,19 @@ def arm_refuses(g: GraphUnderTest, trajectory) -> bool:
         return False
     response = result.result()
     return response.status != 4 and bool(response.result.error_string)  # 4 = SUCCEEDED
+
+
+def gripper_refuses(g: GraphUnderTest, position: float, effort: float) -> bool:
+    goal = g.gripper_type.Goal()
+    goal.command.position, goal.command.max_effort = position, effort
+    future = g.gripper.send_goal_async(goal)
+    if not g.wait(future.done, 10):
+        return False
+    handle = future.result()
+    if not handle.accepted:
+        return True  # rejected at once (busy)
+    result = handle.get_result_async()
+    return g.wait(result.done, 30) and result.result().status == 6  # 6 = ABORTED (the reason is in the log)
 
 
 def cancel_section(g: GraphUnderTest, count: int, command: str) -> list[Row]:

@@ -1,11 +1,13 @@
 """Plans <-> trajectory messages at the arm boundary.
 
-* :class:`chord_core.robot.planner.Plan` -> ``trajectory_msgs/JointTrajectory``: the arm joints plus
-  every finger joint at half the gripper opening, `time_from_start` = ``plan.times``.
-* Plan -> ``chord_msgs/PlanReport`` (accepted plans and refusals alike).
-* ``JointTrajectory`` -> arrays for the arm server, validated: joint names (unknown, missing,
-  repeated), point lengths, finite values and strictly increasing times. A malformed message raises
-  ChordError (`JointNamesError` for name problems) naming the field at fault.
+* :class:`chord_core.robot.planner.Plan` -> ``chord_msgs/PlanReport`` (accepted plans and refusals
+  alike): the whole plan as one arm-only ``JointTrajectory`` plus the gripper opening per point.
+* an arm segment of the plan (:mod:`chord_core.robot.execution`) -> the ``JointTrajectory`` a
+  ros2_control joint_trajectory_controller accepts: exactly the arm joints, from t = 0, ending at rest.
+* ``JointTrajectory`` -> arrays for the arm server, validated: joint names (exactly the arm's: none
+  unknown, missing or repeated), point lengths, finite values and strictly increasing times. A
+  malformed message raises ChordError (`JointNamesError` for name problems) naming the field at fault.
+* a GripperCommand's command -> the finger joint target, validated against the joint's range.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from builtin_interfaces.msg import Duration, Time
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from chord_core.errors import ChordError
-from chord_core.robot.sim import plan_joint_targets
+from chord_core.robot.execution import ArmSegment
 from chord_msgs.msg import Grasp as GraspMsg
 from chord_msgs.msg import PlanReport
 from chord_ros.convert import float32_array, make_header, pose_to_msg
@@ -31,7 +33,7 @@ class JointNamesError(ChordError):
 
 @dataclass
 class TrajectoryArrays:
-    """A validated joint trajectory: columns follow `joint_names` (required joints first)."""
+    """A validated joint trajectory: columns follow the arm's `joint_names`."""
 
     joint_names: tuple[str, ...]
     times: np.ndarray  # [K] s from the trajectory's start, strictly increasing
@@ -50,20 +52,26 @@ def duration_seconds(duration: Duration) -> float:
     return duration.sec + duration.nanosec * 1e-9
 
 
-def plan_to_trajectory(plan, finger_joints: Sequence[str]) -> JointTrajectory:
-    """The plan's waypoints for the arm and the fingers (empty points for a refused plan)."""
-    msg = JointTrajectory()
-    msg.joint_names = list(plan.joint_names) + list(finger_joints)
-    if not plan.accepted or len(plan.times) == 0:
-        return msg
-    positions = plan_joint_targets(plan, len(finger_joints))
-    finger = positions[:, len(plan.joint_names):]
-    finger_velocities = np.gradient(finger, plan.times, axis=0) if len(plan.times) > 1 else np.zeros_like(finger)
-    velocities = np.hstack([plan.velocities, finger_velocities])
-    for t, q, v in zip(plan.times, positions, velocities):
+def joint_trajectory(joint_names: Sequence[str], times: np.ndarray, positions: np.ndarray,
+                     velocities: np.ndarray) -> JointTrajectory:
+    """Waypoints [K] of the named joints as a JointTrajectory (positions and velocities per point)."""
+    msg = JointTrajectory(joint_names=list(joint_names))
+    for t, q, v in zip(times, positions, velocities):
         msg.points.append(JointTrajectoryPoint(positions=q.tolist(), velocities=v.tolist(),
                                                time_from_start=duration_msg(t)))
     return msg
+
+
+def plan_to_trajectory(plan) -> JointTrajectory:
+    """The whole plan for the arm joints (no points for a refused plan): what the report shows."""
+    if not plan.accepted or len(plan.times) == 0:
+        return JointTrajectory(joint_names=list(plan.joint_names))
+    return joint_trajectory(plan.joint_names, plan.times, plan.positions, plan.velocities)
+
+
+def segment_to_trajectory(segment: ArmSegment, joint_names: Sequence[str]) -> JointTrajectory:
+    """One arm segment as the goal of a FollowJointTrajectory action or the arm's trajectory topic."""
+    return joint_trajectory(joint_names, segment.times, segment.positions, segment.velocities)
 
 
 def grasp_to_msg(grasp, object_name: str, frame_id: str = BASE_FRAME, stamp: Time | None = None) -> GraspMsg:
@@ -78,8 +86,7 @@ def grasp_to_msg(grasp, object_name: str, frame_id: str = BASE_FRAME, stamp: Tim
     return msg
 
 
-def plan_to_report(plan, finger_joints: Sequence[str], frame_id: str = BASE_FRAME,
-                   stamp: Time | None = None) -> PlanReport:
+def plan_to_report(plan, frame_id: str = BASE_FRAME, stamp: Time | None = None) -> PlanReport:
     """chord_msgs/PlanReport of an accepted plan or a refusal (reason + offending frame, no trajectory)."""
     msg = PlanReport(header=make_header(frame_id, stamp))
     msg.accepted = bool(plan.accepted)
@@ -87,7 +94,9 @@ def plan_to_report(plan, finger_joints: Sequence[str], frame_id: str = BASE_FRAM
     msg.offending_frame = int(plan.offending_frame)
     msg.mode = plan.mode
     msg.grasp = grasp_to_msg(plan.grasp, plan.object_name, frame_id, stamp)
-    msg.trajectory = plan_to_trajectory(plan, finger_joints)
+    msg.trajectory = plan_to_trajectory(plan)
+    if msg.trajectory.points:
+        msg.gripper_openings = float32_array(plan.gripper)
     msg.tracking_errors = float32_array(plan.tracking_errors)
     msg.max_tracking_error = plan.max_tracking_error
     msg.planning_time = float(plan.planning_time)
@@ -103,12 +112,11 @@ def _column(point_index: int, field: str, values, n: int) -> np.ndarray:
     return arr
 
 
-def trajectory_to_arrays(msg: JointTrajectory, joint_names: Sequence[str],
-                         optional: Sequence[str] = ()) -> TrajectoryArrays:
-    """Validated arrays of a JointTrajectory that must name every joint in `joint_names` and may
-    name those in `optional`; columns are reordered to joint_names + the optional ones present."""
+def trajectory_to_arrays(msg: JointTrajectory, joint_names: Sequence[str]) -> TrajectoryArrays:
+    """Validated arrays of a JointTrajectory that names exactly the joints in `joint_names` (in any
+    order, as a joint_trajectory_controller requires); columns are reordered to joint_names."""
     names = list(msg.joint_names)
-    known = list(joint_names) + list(optional)
+    known = list(joint_names)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise JointNamesError(f"the trajectory names the joints {repeated} more than once")
@@ -120,7 +128,7 @@ def trajectory_to_arrays(msg: JointTrajectory, joint_names: Sequence[str],
         raise JointNamesError(f"the trajectory lacks the joints {missing}; it names {names}")
     if not msg.points:
         raise ChordError("the trajectory has no points")
-    order = [names.index(n) for n in known if n in names]
+    order = [names.index(n) for n in known]
     n = len(names)
     times = np.array([duration_seconds(p.time_from_start) for p in msg.points])
     if times[0] < 0 or np.any(np.diff(times) <= 0):
@@ -136,3 +144,15 @@ def trajectory_to_arrays(msg: JointTrajectory, joint_names: Sequence[str],
         velocities = np.array([_column(k, "velocities", p.velocities, n) for k, p in enumerate(msg.points)])
         velocities = velocities[:, order]
     return TrajectoryArrays(tuple(names[i] for i in order), times, positions[:, order], velocities)
+
+
+def gripper_target(command, lower: float, upper: float) -> float:
+    """The finger joint target (m) of a GripperCommand's `command` within the joint's [lower, upper],
+    else ChordError naming the problem."""
+    position, effort = float(command.position), float(command.max_effort)
+    if not (np.isfinite(position) and np.isfinite(effort)):
+        raise ChordError(f"gripper command with NaN/inf: position {position}, max_effort {effort}")
+    if not lower - 1e-6 <= position <= upper + 1e-6:
+        raise ChordError(f"gripper position {position:.4f} m is outside the finger joint's limits "
+                         f"[{lower:.4f}, {upper:.4f}] (the position is half the opening)")
+    return position

@@ -1,6 +1,6 @@
 """ros2 launch chord_ros manipulate.launch.py [use_sim:=true] [auto_execute:=true|false (default: use_sim's)]
 [device:=cpu] [teacher:=mini|wan|reference] [preset:=NAME (default: the teacher's own)]
-[model_dir:=DIR|mini_prior.pt] [record_bag:=false] ...
+[model_dir:=DIR|mini_prior.pt] [record_bag:=false] [rviz:=false] ...
 
 With use_sim:=false the planner waits for an operator to confirm each plan (`chord-ros execute
 PLAN_ID`, `chord-ros command TEXT --execute`) unless auto_execute:=true; `ros2 launch chord_ros
@@ -20,8 +20,11 @@ from launch import LaunchDescription
 
 def _nodes(context):
     values = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in ARGUMENTS}
-    return [Node(package="chord_ros", executable=spec.executable, name=spec.name, output="screen",
-                 parameters=[str(spec.params_file), spec.parameters], on_exit=Shutdown())
+    # a chord node that exits takes the graph down; closing RViz does not
+    return [Node(package=spec.package, executable=spec.executable, name=spec.name, output="screen",
+                 arguments=list(spec.arguments),
+                 parameters=[str(spec.params_file), spec.parameters] if spec.is_chord_node else [],
+                 **({"on_exit": Shutdown()} if spec.is_chord_node else {}))
             for spec in nodes(values)]
 
 

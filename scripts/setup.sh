@@ -78,6 +78,21 @@ if ! done_before msgs "$msgs_hash" || ! "$vpy" -c "import chord_msgs.msg" 2>/dev
   mark_done msgs "$msgs_hash"
 fi
 
+# 5b. tf2_msgs (sim_arm's /tf) where the environment has none: the PyPI wheels do not ship it, so
+#     its TFMessage is built the same way from scripts/interfaces/tf2_msgs (never inside ROS 2).
+tf_hash=$(find scripts/interfaces/tf2_msgs -type f | sort | xargs cat | cat - requirements-ros.txt | sha256sum | cut -d' ' -f1)
+if { [ -f "$state/tf2_msgs" ] && ! done_before tf2_msgs "$tf_hash"; } || ! "$vpy" -c "import tf2_msgs.msg" 2>/dev/null; then
+  say "building tf2_msgs (TFMessage) with colcon"
+  (
+    export VIRTUAL_ENV=$venv PATH=$venv/bin:$PATH AMENT_PREFIX_PATH=$venv
+    "$venv/bin/colcon" --log-base build/colcon-log build --base-paths scripts/interfaces/tf2_msgs \
+      --build-base build/colcon --install-base "$venv" --merge-install \
+      --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$vpy" > build/colcon-tf2_msgs.log 2>&1 \
+      || { tail -40 build/colcon-tf2_msgs.log; echo "[setup] tf2_msgs build failed; full log: build/colcon-tf2_msgs.log" >&2; exit 1; }
+  )
+  mark_done tf2_msgs "$tf_hash"
+fi
+
 # 6. chord_ros and chord_core themselves (editable, so edits take effect without reinstalling).
 pkg_hash=$(hash_of setup.py package.xml)
 if ! done_before package "$pkg_hash"; then

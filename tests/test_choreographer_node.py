@@ -19,6 +19,8 @@ from chord_ros.convert import msg_to_flow, numpy_to_cloud
 from chord_ros.nodes.choreographer import WAITING
 
 SCANS, MOTION = graph.demo_scene()
+# a camera 0.5 m ahead of the base and 0.6 m up, its optical axis (z) along the base's x
+CAMERA = "camera_link 0.5 0.0 0.6 0.0 0.7071068 0.0 0.7071068"
 
 
 def wait_for(future, timeout: float):
@@ -47,7 +49,8 @@ def choreographer(tmp_path_factory):
     process = subprocess.Popen([
         sys.executable, "-m", "chord_ros.nodes.choreographer", "--ros-args",
         "-p", "teacher:=reference", "-p", f"reference_motion:={MOTION}", "-p", f"work_dir:={work}",
-        "-p", "feedback_rate:=4.0", "-p", "max_points_per_cloud:=5000", "-p", "stop_wait:=60.0"])
+        "-p", "feedback_rate:=4.0", "-p", "max_points_per_cloud:=5000", "-p", "stop_wait:=60.0",
+        "-p", f"static_transforms:=['{CAMERA}']"])
     yield process, work
     assert stop_cleanly(process) == 0
 
@@ -78,13 +81,13 @@ def client(choreographer, rclpy_context):
     node.destroy_node()
 
 
-def block_goal(prompt="slide the block", iterations=3, points=None):
+def block_goal(prompt="slide the block", iterations=3, points=None, frame_id="world"):
     from chord_msgs.action import Choreograph
 
     scan = load_scan(SCANS[0])
     pts = scan.points if points is None else points
-    return Choreograph.Goal(prompt=prompt, clouds=[numpy_to_cloud(pts, scan.colors if points is None else None)],
-                            object_names=[scan.name], iterations=iterations, seed=1)
+    cloud = numpy_to_cloud(pts, scan.colors if points is None else None, frame_id=frame_id)
+    return Choreograph.Goal(prompt=prompt, clouds=[cloud], object_names=[scan.name], iterations=iterations, seed=1)
 
 
 def run_goal(action, goal, timeout=240.0):
@@ -119,6 +122,21 @@ def test_goal_gives_flow_feedback_and_published_flow(client):
     np.testing.assert_array_equal(msg_to_flow(flows[-1]).trajectories, flow.trajectories)
 
 
+def test_a_cloud_in_a_camera_frame_is_distilled_where_it_is_in_the_base_frame(client):
+    """The block's cloud sent as the camera sees it: the flow starts at the block's base-frame
+    points (the reference motion, given in the base frame, then moves it as it should)."""
+    action, _ = client
+    scan = load_scan(SCANS[0])
+    # camera_T_base = inverse of the CAMERA pose: base (x, y, z) -> camera (-(z - 0.6), y, x - 0.5)
+    in_camera = np.stack([0.6 - scan.points[:, 2], scan.points[:, 1], scan.points[:, 0] - 0.5], axis=1)
+    response, _ = run_goal(action, block_goal(iterations=1, points=in_camera.astype(np.float32),
+                                              frame_id="camera_link"))
+    assert response.result.success, response.result.message
+    flow = msg_to_flow(response.result.flow)
+    assert response.result.flow.header.frame_id == "world"
+    np.testing.assert_allclose(flow.trajectories[0], scan.points, atol=1e-5)
+
+
 @pytest.mark.parametrize("case, expected", [
     ("empty prompt", "empty prompt"),
     ("empty cloud", "no points"),
@@ -127,6 +145,8 @@ def test_goal_gives_flow_feedback_and_published_flow(client):
     ("wrong point count", "labels"),
     ("too many points", "6000 points, more than max_points_per_cloud (5000)"),
     ("long prompt", "more than max_command_chars (500)"),
+    ("cloud in an unknown frame", "in frame 'kinect_rgb', which has no transform to the planning frame 'world'"),
+    ("cloud without a frame", "has no header.frame_id"),
     ("unknown run to resume", "holds no checkpoint"),
     ("run to resume outside work_dir", "must be the name of a run directory"),
 ])
@@ -149,6 +169,10 @@ def test_bad_goal_is_aborted_with_reason_and_node_keeps_serving(client, case, ex
         goal = block_goal(points=np.random.default_rng(0).normal(size=(6000, 3)).astype(np.float32))
     elif case == "long prompt":
         goal.prompt = "slide the block " + "far " * 200
+    elif case == "cloud in an unknown frame":
+        goal = block_goal(frame_id="kinect_rgb")
+    elif case == "cloud without a frame":
+        goal = block_goal(frame_id="")
     elif case == "unknown run to resume":
         goal.resume_run = "20260101_000000_deadbeef"
     elif case == "run to resume outside work_dir":

@@ -10,7 +10,7 @@ from chord_msgs.action import Choreograph
 from chord_ros import fuzz
 from chord_ros.command_client import goal_scans
 from chord_ros.convert import check_text_length, msg_to_flow
-from chord_ros.trajectory_conversion import trajectory_to_arrays
+from chord_ros.trajectory_conversion import gripper_target, trajectory_to_arrays
 
 PER_KIND = 6
 PANDA = [f"panda_joint{i}" for i in range(1, 8)]
@@ -62,3 +62,14 @@ def test_malformed_trajectories_are_refused_by_the_conversion():
             refusal(lambda msg=msg: trajectory_to_arrays(msg, PANDA))
             seen.add(kind)
     assert seen == own
+
+
+def test_malformed_gripper_commands_are_refused():
+    from chord_msgs.msg import GripperCommand
+
+    rng = np.random.default_rng(4)
+    cases = fuzz.bad_gripper_commands(PER_KIND * 5, rng, 0.0, 0.04)
+    for _, (position, effort) in cases:
+        refusal(lambda p=position, e=effort: gripper_target(GripperCommand(position=p, max_effort=e), 0.0, 0.04))
+    assert len({kind for kind, _ in cases}) == 5
+    assert gripper_target(GripperCommand(position=0.04, max_effort=40.0), 0.0, 0.04) == 0.04  # the edge is fine

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from chord_core.errors import ChordError
-from chord_ros import graph
+from chord_ros import graph, names
 from chord_ros.launcher import node_command, parse_assignments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +29,7 @@ HONOURED = {
     "work_dir": ("/w", "choreographer", "work_dir", "/w"),
     "video_dir": ("/v", "sim_arm", "video_dir", "/v"),
     "real_time_factor": ("3.5", "sim_arm", "real_time_factor", 3.5),
+    "rviz": ("true", "rviz2", None, True),
 }
 
 
@@ -153,3 +154,24 @@ def test_launch_file_is_built_from_the_shared_description():
     assert any(isinstance(c.func, ast.Name) and c.func.id == "nodes" for c in calls)
     literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     assert not literals & set(graph.ARGUMENT_NAMES), "an argument name is spelled out in the launch file"
+
+
+def test_rviz_argument_starts_rviz_with_the_shipped_config_showing_the_chord_topics():
+    spec = specs({"rviz": "true"})["rviz2"]
+    assert spec.package == "rviz2" and not spec.is_chord_node and spec.params_file is None
+    config = Path(spec.arguments[spec.arguments.index("-d") + 1])
+    assert config == ROOT / "config" / "chord.rviz"
+    manager = yaml.safe_load(config.read_text())["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == names.BASE_FRAME
+    topics = {d["Class"].split("/")[-1]: d.get("Topic", d.get("Description Topic", {})).get("Value")
+              for d in manager["Displays"]}
+    assert topics["RobotModel"] == names.ROBOT_DESCRIPTION_TOPIC
+    assert {names.FLOW_MARKERS_TOPIC, names.GRASP_MARKERS_TOPIC, names.object_cloud_topic("block")} <= \
+        set(topics.values()) | {d.get("Topic", {}).get("Value") for d in manager["Displays"]}
+    assert "rviz2" not in specs({})  # off by default
+
+
+def test_a_missing_rviz2_is_a_clear_error_not_a_traceback(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ChordError, match="rviz2 .package rviz2. is not on PATH"):
+        node_command(specs({"rviz": "true"})["rviz2"])

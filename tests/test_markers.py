@@ -6,7 +6,7 @@ from scipy.spatial.transform import Rotation
 from visualization_msgs.msg import Marker
 
 from chord_core.formats.flow import Flow
-from chord_ros.markers import flow_markers, grasp_markers
+from chord_ros.markers import flow_markers, grasp_markers, plan_path_marker
 
 
 def _xyz(points) -> np.ndarray:
@@ -46,3 +46,10 @@ def test_grasp_markers_place_fingers_across_the_closing_axis():
     assert np.linalg.norm(centres[0] - centres[1]) == pytest.approx(0.06)
     np.testing.assert_allclose(centres.mean(axis=0), t + rot @ [0.01, 0, 0], atol=1e-12)
     np.testing.assert_allclose(centres[1] - centres[0], rot[:, 1] * 0.06, atol=1e-12)
+
+
+def test_the_plan_path_passes_through_every_hand_position_in_order():
+    path = np.cumsum(np.random.default_rng(2).normal(scale=0.01, size=(30, 3)), axis=0) + [0.5, 0.0, 0.2]
+    marker = plan_path_marker(path, "world")
+    assert marker.type == Marker.LINE_STRIP and marker.ns == "plan" and marker.header.frame_id == "world"
+    np.testing.assert_allclose([[p.x, p.y, p.z] for p in marker.points], path, atol=1e-12)

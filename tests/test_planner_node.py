@@ -93,13 +93,15 @@ class Observer:
 
 
 @contextlib.contextmanager
-def planner_graph(tmp, sim_arm_params: dict, planner_params: dict):
-    """sim_arm holding the lift-and-move box and a planner as processes, and an Observer on them
-    (``observer.log``: the planner's log); the logs' tails are printed on the way out."""
+def planner_graph(tmp, sim_arm_params: dict, planner_params: dict, box_shift=(0.0, 0.0, 0.0)):
+    """sim_arm holding the lift-and-move box (moved by `box_shift` from where the flow has it) and a
+    planner as processes, and an Observer on them (``observer.log``: the planner's log); the logs'
+    tails are printed on the way out."""
     import rclpy
     from rclpy.context import Context
 
-    scene = save_scan(Scan("box", flow_cases.lift_and_move().scene["box"]), tmp / "box.npz")
+    box = flow_cases.lift_and_move().scene["box"] + np.asarray(box_shift, np.float32)
+    scene = save_scan(Scan("box", box), tmp / "box.npz")
     procs = [start_node("sim_arm", {"scene_files": f"['{scene}']", **sim_arm_params}, tmp / "sim_arm.log"),
              start_node("planner", planner_params, tmp / "planner.log")]
     context = Context()
@@ -123,7 +125,8 @@ def planner_graph(tmp, sim_arm_params: dict, planner_params: dict):
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     with planner_graph(tmp_path_factory.mktemp("planner"), {"real_time_factor": 20.0},
-                       {"grasp_backend": "antipodal", "auto_execute": False}) as observer:
+                       {"grasp_backend": "antipodal", "auto_execute": False,
+                        "static_transforms": f"['{SIDE_CAMERA}']"}) as observer:
         yield observer
 
 
@@ -138,7 +141,8 @@ def test_a_plan_moves_the_arm_only_once_its_execute_request_arrives(graph):
     assert first.accepted, first.reason
     assert first.awaiting_confirmation and first.plan_id and first.flow_stamp == msg.header.stamp
     assert first.offending_frame == -1 and first.mode == "grasp" and first.grasp.object_name == "box"
-    assert len(first.trajectory.points) > 10 and len(first.trajectory.joint_names) == 9
+    assert len(first.trajectory.points) > 10 and len(first.trajectory.joint_names) == 7  # the arm; the gripper beside
+    assert len(first.gripper_openings) == len(first.trajectory.points)
     assert len(first.tracking_errors) == case.flow.num_frames
     graph.spin_for(3.0)
     assert set(graph.goals) == before, "a plan reached the arm without an execute request"
@@ -156,10 +160,10 @@ def test_a_plan_moves_the_arm_only_once_its_execute_request_arrives(graph):
     assert set(graph.goals) == before
 
     executed = graph.execute(second.plan_id)
-    assert executed.success and executed.message.startswith("succeeded (SUCCESSFUL)"), executed.message
+    assert executed.success and executed.message.startswith("executed all 5 steps"), executed.message
     graph.spin_until(lambda: any(s == GoalStatus.STATUS_SUCCEEDED for g, s in graph.goals.items() if g not in before),
                      what="the arm's status of the goal")
-    assert len(set(graph.goals) - before) == 1
+    assert len(set(graph.goals) - before) == 3  # approach, carry, retreat; the gripper has its own action
     graph.pose = None
     graph.spin_until(lambda: graph.pose is not None, what="the box pose")
     p = graph.pose.pose.position
@@ -167,7 +171,7 @@ def test_a_plan_moves_the_arm_only_once_its_execute_request_arrives(graph):
 
     again = graph.execute(second.plan_id)
     assert not again.success and "confirmed already" in again.message
-    assert len(set(graph.goals) - before) == 1
+    assert len(set(graph.goals) - before) == 3
 
 
 def test_unreachable_flow_is_refused_and_never_sent(graph):
@@ -189,6 +193,34 @@ def one_frame_flow():
     return flow_to_msg(Flow(case.flow.trajectories[:1], case.flow.object_ids, case.flow.fps, "", ["box"]))
 
 
+# 1 m to the base's left, turned +90 deg about z: its x is the base's y
+SIDE_CAMERA = "side_cam 0.0 1.0 0.0 0.0 0.0 0.7071068 0.7071068"
+
+
+def flow_in_frame(frame_id: str, flow: Flow | None = None):
+    """The lift-and-move flow expressed in `frame_id` (side_cam: base (x, y, z) -> (y - 1, -x, z))."""
+    flow = flow or flow_cases.lift_and_move().flow
+    if frame_id == "side_cam":
+        t = flow.trajectories
+        flow = Flow(np.stack([t[..., 1] - 1.0, -t[..., 0], t[..., 2]], -1).astype(np.float32), flow.object_ids,
+                    flow.fps, flow.prompt, flow.object_names)
+    return flow_to_msg(flow, frame_id=frame_id)
+
+
+def test_a_flow_in_another_frame_is_planned_where_it_is_in_the_base_frame(graph):
+    in_base = graph.plan(flow_in_frame("world"))
+    in_side = graph.plan(flow_in_frame("side_cam"))
+    assert in_base.accepted and in_side.accepted, (in_base.reason, in_side.reason)
+    assert in_side.header.frame_id == "world"
+    # the same box in the base frame: both grasps on it (in side_cam coordinates it would sit at
+    # x = -1 m, behind the robot, out of reach)
+    box = flow_cases.lift_and_move().flow.trajectories[0]
+    for report in (in_base, in_side):
+        p = report.grasp.pose.position
+        assert np.all(np.array([p.x, p.y, p.z]) > box.min(0) - 0.01), report.grasp
+        assert np.all(np.array([p.x, p.y, p.z]) < box.max(0) + 0.01), report.grasp
+
+
 def zero_point_flow():
     msg = flow_to_msg(flow_cases.lift_and_move().flow)
     msg.num_points, msg.object_ids, msg.points, msg.trajectories = 0, [], [], []
@@ -198,6 +230,8 @@ def zero_point_flow():
 @pytest.mark.parametrize("make, reason", [
     (one_frame_flow, "flow has 1 frame(s) but at least 2 are needed"),
     (zero_point_flow, "flow must have at least one frame and one point, got (41, 0, 3)"),
+    (lambda: flow_in_frame("kinect_rgb"), "the flow is in frame 'kinect_rgb', which has no transform to the planning"),
+    (lambda: flow_in_frame(""), "the flow has no header.frame_id"),
 ])
 def test_every_malformed_flow_gets_a_refused_report_with_the_reason(graph, make, reason):
     """Issue 15: these flows used to end in a logged IndexError and no report, so `chord-ros

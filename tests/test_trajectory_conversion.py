@@ -5,7 +5,8 @@ import pytest
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from chord_core.errors import ChordError
-from chord_core.robot.config import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS
+from chord_core.robot.config import PANDA_ARM_JOINTS
+from chord_core.robot.execution import ArmSegment
 from chord_core.robot.grasp import Grasp
 from chord_core.robot.planner import Plan
 from chord_core.robot.safety import PlanRefused
@@ -14,7 +15,7 @@ from chord_ros.trajectory_conversion import (
     duration_msg,
     duration_seconds,
     plan_to_report,
-    plan_to_trajectory,
+    segment_to_trajectory,
     trajectory_to_arrays,
 )
 
@@ -42,27 +43,34 @@ def test_durations_round_trip():
         assert duration_seconds(msg) == pytest.approx(seconds, abs=1e-9)
 
 
-def test_plan_to_trajectory_adds_fingers_at_half_the_opening():
+def test_the_report_trajectory_is_the_arm_alone_with_the_gripper_beside_it():
     plan = _plan()
-    msg = plan_to_trajectory(plan, PANDA_FINGER_JOINTS)
-    assert list(msg.joint_names) == list(PANDA_ARM_JOINTS + PANDA_FINGER_JOINTS)
+    report = plan_to_report(plan)
+    msg = report.trajectory
+    assert list(msg.joint_names) == list(PANDA_ARM_JOINTS)  # what a joint_trajectory_controller owns
     assert len(msg.points) == len(plan.times)
-    positions = np.array([p.positions for p in msg.points])
-    np.testing.assert_allclose(positions[:, :7], plan.positions)
-    np.testing.assert_allclose(positions[:, 7], plan.gripper / 2)
-    np.testing.assert_allclose(positions[:, 8], plan.gripper / 2)
+    np.testing.assert_allclose([p.positions for p in msg.points], plan.positions)
+    np.testing.assert_allclose([p.velocities for p in msg.points], plan.velocities)
     np.testing.assert_allclose([duration_seconds(p.time_from_start) for p in msg.points], plan.times, atol=1e-9)
-    velocities = np.array([p.velocities for p in msg.points])
-    np.testing.assert_allclose(velocities[:, :7], plan.velocities)
-    assert np.all(velocities[:, 7:] < 0)  # the fingers close
-    back = trajectory_to_arrays(msg, PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS)
-    np.testing.assert_allclose(back.positions, positions)
-    np.testing.assert_allclose(back.velocities, velocities)
+    np.testing.assert_allclose(report.gripper_openings, plan.gripper, rtol=1e-6)
+    back = trajectory_to_arrays(msg, PANDA_ARM_JOINTS)
+    np.testing.assert_allclose(back.positions, plan.positions)
+    np.testing.assert_allclose(back.velocities, plan.velocities)
+
+
+def test_an_arm_segment_becomes_a_trajectory_from_zero():
+    plan = _plan()
+    rest = np.zeros((3, 7))
+    segment = ArmSegment(np.array([0.0, 0.4, 0.9]), plan.positions[1:4], rest, np.arange(1, 4), ("follow",))
+    msg = segment_to_trajectory(segment, PANDA_ARM_JOINTS)
+    assert list(msg.joint_names) == list(PANDA_ARM_JOINTS)
+    np.testing.assert_allclose([p.positions for p in msg.points], plan.positions[1:4])
+    assert [duration_seconds(p.time_from_start) for p in msg.points] == pytest.approx([0.0, 0.4, 0.9], abs=1e-9)
 
 
 def test_plan_report_of_accepted_and_refused_plans():
     plan = _plan()
-    report = plan_to_report(plan, PANDA_FINGER_JOINTS)
+    report = plan_to_report(plan)
     assert report.accepted and report.offending_frame == -1 and report.mode == "grasp"
     assert report.grasp.object_name == "box" and report.grasp.width == pytest.approx(0.05)
     q = report.grasp.pose.orientation
@@ -73,22 +81,23 @@ def test_plan_report_of_accepted_and_refused_plans():
     assert report.header.frame_id == "world"
 
     refused = Plan.refused(PlanRefused(4, "too fast"), PANDA_ARM_JOINTS, "push", "block", 0.3)
-    report = plan_to_report(refused, PANDA_FINGER_JOINTS)
+    report = plan_to_report(refused)
     assert not report.accepted and report.reason == "too fast" and report.offending_frame == 4
     assert report.mode == "push" and report.grasp.object_name == "block"
     assert len(report.trajectory.points) == 0 and len(report.tracking_errors) == 0
+    assert len(report.gripper_openings) == 0
 
 
-def test_arrays_follow_the_required_order_and_fingers_are_optional():
+def test_arrays_follow_the_arm_order_and_finger_joints_are_refused():
     rows = np.arange(14, dtype=float).reshape(2, 7)
     shuffled = list(reversed(PANDA_ARM_JOINTS))
-    out = trajectory_to_arrays(_msg(shuffled, rows, [0.0, 1.0]), PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS)
+    out = trajectory_to_arrays(_msg(shuffled, rows, [0.0, 1.0]), PANDA_ARM_JOINTS)
     assert out.joint_names == PANDA_ARM_JOINTS and out.velocities is None
     np.testing.assert_array_equal(out.positions, rows[:, ::-1])
     np.testing.assert_array_equal(out.times, [0.0, 1.0])
-    one_finger = _msg(PANDA_ARM_JOINTS + ("panda_finger_joint2",), np.zeros((1, 8)), [0.5])
-    assert trajectory_to_arrays(one_finger, PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS).joint_names[-1] == \
-        "panda_finger_joint2"
+    with_finger = _msg(PANDA_ARM_JOINTS + ("panda_finger_joint2",), np.zeros((1, 8)), [0.5])
+    with pytest.raises(JointNamesError, match="unknown joints.*panda_finger_joint2"):  # the gripper has its own action
+        trajectory_to_arrays(with_finger, PANDA_ARM_JOINTS)
 
 
 @pytest.mark.parametrize("names, rows, times, error, match", [
@@ -103,7 +112,7 @@ def test_arrays_follow_the_required_order_and_fingers_are_optional():
 ])
 def test_malformed_trajectories_are_rejected(names, rows, times, error, match):
     with pytest.raises(error, match=match):
-        trajectory_to_arrays(_msg(names, rows, times), PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS)
+        trajectory_to_arrays(_msg(names, rows, times), PANDA_ARM_JOINTS)
 
 
 def test_velocities_must_be_complete_and_finite():

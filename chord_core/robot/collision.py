@@ -24,6 +24,7 @@ hull's extent, `_joint_reach`), plus half the change of the gripper opening.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,109 @@ def convex_hull(points: np.ndarray, name: str):
     return coal.Convex.convexHull(vector, False, None)
 
 
+@dataclass(frozen=True)
+class RobotGeometry:
+    """The robot's part of every check, built once per robot (URDF parsing and 13 mesh hulls take
+    ~0.1 s, as long as checking a whole plan): the full pinocchio model, its collision geometry
+    with hulls, the arm and finger joint indices, the per-joint reach and the self-collision pairs."""
+
+    full: object  # pinocchio Model with the finger joints
+    geometry: object  # pinocchio GeometryModel: the moving links' hulls (copied for each checker)
+    links: tuple[int, ...]  # geometry indices of the moving links
+    arm_index: np.ndarray
+    finger_index: np.ndarray
+    reach: np.ndarray
+    self_pairs: tuple[tuple[int, int], ...]
+
+
+@functools.lru_cache(maxsize=4)
+def robot_geometry(urdf: str, arm_joints: tuple[str, ...], finger_joints: tuple[str, ...], margin: float,
+                   home: tuple[float, ...]) -> RobotGeometry:
+    """The robot's collision set-up for a URDF, its joints, the margin and the home configuration
+    (which decides the self pairs); cached, so a planner builds it once."""
+    import coal
+    import pinocchio as pin
+
+    full = pin.buildModelFromUrdf(urdf)
+    folder = Path(urdf).resolve().parent
+    try:
+        geometry = pin.buildGeomFromUrdf(full, urdf, pin.COLLISION, package_dirs=[str(folder), str(folder.parent)])
+    except Exception as exc:  # pinocchio raises ValueError/RuntimeError on missing meshes
+        raise ChordError(f"could not load the collision meshes of {urdf}: {exc}; the URDF's mesh paths "
+                         "must resolve next to it or through ROS_PACKAGE_PATH") from exc
+    links = tuple(i for i, g in enumerate(geometry.geometryObjects) if g.parentJoint > 0)
+    for index in links:
+        obj = geometry.geometryObjects[index]
+        if isinstance(obj.geometry, coal.BVHModelBase):
+            obj.geometry = convex_hull(obj.geometry.vertices(), obj.name)
+    if not links:
+        raise ChordError(f"the URDF {urdf} has no collision geometry on moving links")
+    joints = [full.getJointId(n) for n in arm_joints]
+    arm_index = np.array([full.idx_qs[j] for j in joints])
+    finger_index = np.array([full.idx_qs[full.getJointId(n)] for n in finger_joints if full.existJointName(n)], int)
+    reach = _joint_reach(full, geometry, joints, links, finger_index)
+    q_home = pin.neutral(full)
+    q_home[arm_index] = home
+    return RobotGeometry(full, geometry, links, arm_index, finger_index, reach,
+                         _self_pairs(full, geometry, links, q_home, margin))
+
+
+def _joint_reach(full, geometry, arm_joints: list[int], links: tuple[int, ...], finger_index: np.ndarray) -> np.ndarray:
+    """[n] for each arm joint: an upper bound on the distance from its origin to any collision
+    vertex it moves (chain offsets to each link plus the link mesh's radius), in metres."""
+    radius = {}
+    for index in links:
+        obj = geometry.geometryObjects[index]
+        shape = obj.geometry
+        shape.computeLocalAABB()
+        corners = np.array([[x, y, z] for x in (shape.aabb_local.min_[0], shape.aabb_local.max_[0])
+                            for y in (shape.aabb_local.min_[1], shape.aabb_local.max_[1])
+                            for z in (shape.aabb_local.min_[2], shape.aabb_local.max_[2])])
+        extent = np.linalg.norm(corners @ obj.placement.rotation.T + obj.placement.translation, axis=1).max()
+        radius[obj.parentJoint] = max(radius.get(obj.parentJoint, 0.0), float(extent))
+    finger_travel = 0.0 if len(finger_index) == 0 else full.upperPositionLimit[finger_index].max()
+    reach = []
+    for joint in arm_joints:
+        best = 0.0
+        for child, extent in radius.items():
+            offset, node = 0.0, child
+            while node > joint:  # up the chain; joint ids grow away from the base
+                offset += float(np.linalg.norm(full.jointPlacements[node].translation))
+                node = full.parents[node]
+            if node == joint:
+                best = max(best, offset + extent + finger_travel)
+        reach.append(best)
+    return np.array(reach)
+
+
+def _self_pairs(full, geometry, links: tuple[int, ...], q_home: np.ndarray,
+                margin: float) -> tuple[tuple[int, int], ...]:
+    """Pairs of link geometries on joints that are neither the same nor parent and child, and that
+    are apart (by more than the margin) in the home configuration."""
+    import coal
+    import pinocchio as pin
+
+    placements = pin.GeometryData(geometry)
+    pin.updateGeometryPlacements(full, full.createData(), geometry, placements, q_home)
+    objects = geometry.geometryObjects
+
+    def transform(i: int):
+        return coal.Transform3s(placements.oMg[i].rotation, placements.oMg[i].translation)
+
+    request = coal.CollisionRequest()
+    request.security_margin = margin
+    pairs = []
+    for i, a in enumerate(links):
+        for b in links[i + 1:]:
+            ja, jb = objects[a].parentJoint, objects[b].parentJoint
+            if ja == jb or full.parents[ja] == jb or full.parents[jb] == ja:
+                continue
+            if coal.collide(objects[a].geometry, transform(a), objects[b].geometry, transform(b), request,
+                            coal.CollisionResult()) == 0:
+                pairs.append((a, b))
+    return tuple(pairs)
+
+
 class CollisionChecker:
     """The arm's collision meshes against a table, obstacle hulls and themselves."""
 
@@ -86,106 +190,30 @@ class CollisionChecker:
         self._pin = pin
         cfg = model.config
         self.margin = cfg.collision_margin if margin is None else float(margin)
-        urdf = cfg.resolved_urdf()
-        self.full = pin.buildModelFromUrdf(urdf)
-        folder = Path(urdf).resolve().parent
-        try:
-            self.geometry = pin.buildGeomFromUrdf(self.full, urdf, pin.COLLISION,
-                                                  package_dirs=[str(folder), str(folder.parent)])
-        except Exception as exc:  # pinocchio raises ValueError/RuntimeError on missing meshes
-            raise ChordError(f"could not load the collision meshes of {urdf}: {exc}; the URDF's mesh paths "
-                             "must resolve next to it or through ROS_PACKAGE_PATH") from exc
-        robot_geometries = [i for i, g in enumerate(self.geometry.geometryObjects) if g.parentJoint > 0]
-        for index in robot_geometries:
-            obj = self.geometry.geometryObjects[index]
-            if isinstance(obj.geometry, coal.BVHModelBase):
-                obj.geometry = convex_hull(obj.geometry.vertices(), obj.name)
-        if not robot_geometries:
-            raise ChordError(f"the URDF {urdf} has no collision geometry on moving links")
-        arm_joints = [self.full.getJointId(n) for n in cfg.arm_joints]
-        self.arm_index = np.array([self.full.idx_qs[j] for j in arm_joints])
-        self.finger_index = np.array([self.full.idx_qs[self.full.getJointId(n)] for n in cfg.finger_joints
-                                      if self.full.existJointName(n)], int)
-        self.reach = self._joint_reach(arm_joints, robot_geometries)
+        robot = robot_geometry(cfg.resolved_urdf(), tuple(cfg.arm_joints), tuple(cfg.finger_joints), self.margin,
+                               tuple(float(v) for v in model.home))
+        self.full, self.arm_index, self.finger_index, self.reach = (robot.full, robot.arm_index, robot.finger_index,
+                                                                    robot.reach)
+        self.geometry = robot.geometry.copy()  # this checker's table and obstacles go into its own copy
 
         def add(name: str, shape) -> int:
             return self.geometry.addGeometryObject(pin.GeometryObject(name, 0, 0, pin.SE3.Identity(), shape))
 
         world = [add(TABLE, coal.Halfspace(np.array([0.0, 0.0, 1.0]), float(cfg.table_height)))]
         world += [add(f"obstacle '{name}'", convex_hull(cloud, name)) for name, cloud in (obstacles or {}).items()]
-        self.data = self.full.createData()
-        q_home = self._full_q(model.home, 0.0)
-        for index in robot_geometries:
+        for index in robot.links:
             for other in world:
                 self.geometry.addCollisionPair(pin.CollisionPair(index, other))
-        self.self_pairs = self._self_pairs(robot_geometries, q_home)
-        for a, b in self.self_pairs:
+        for a, b in robot.self_pairs:
             self.geometry.addCollisionPair(pin.CollisionPair(a, b))
+        self.data = self.full.createData()
         self.geometry_data = pin.GeometryData(self.geometry)
 
-    # -- set-up ---------------------------------------------------------------------------
     def _full_q(self, q: np.ndarray, width: float) -> np.ndarray:
         full = self._pin.neutral(self.full)
         full[self.arm_index] = q
         full[self.finger_index] = width / 2.0
         return full
-
-    def _joint_reach(self, arm_joints: list[int], geometries: list[int]) -> np.ndarray:
-        """[n] for each arm joint: an upper bound on the distance from its origin to any collision
-        vertex it moves (chain offsets to each link plus the link mesh's radius), in metres."""
-        model, geometry = self.full, self.geometry
-        radius = {}
-        for index in geometries:
-            obj = geometry.geometryObjects[index]
-            shape = obj.geometry
-            shape.computeLocalAABB()
-            corners = np.array([[x, y, z] for x in (shape.aabb_local.min_[0], shape.aabb_local.max_[0])
-                                for y in (shape.aabb_local.min_[1], shape.aabb_local.max_[1])
-                                for z in (shape.aabb_local.min_[2], shape.aabb_local.max_[2])])
-            extent = np.linalg.norm(corners @ obj.placement.rotation.T + obj.placement.translation, axis=1).max()
-            radius[obj.parentJoint] = max(radius.get(obj.parentJoint, 0.0), float(extent))
-        finger_travel = 0.0 if len(self.finger_index) == 0 else self.full.upperPositionLimit[self.finger_index].max()
-        reach = []
-        for joint in arm_joints:
-            best = 0.0
-            for child, extent in radius.items():
-                offset, node = 0.0, child
-                while node > joint:  # up the chain; joint ids grow away from the base
-                    offset += float(np.linalg.norm(model.jointPlacements[node].translation))
-                    node = model.parents[node]
-                if node == joint:
-                    best = max(best, offset + extent + finger_travel)
-            reach.append(best)
-        return np.array(reach)
-
-    def _self_pairs(self, geometries: list[int], q_home: np.ndarray) -> list[tuple[int, int]]:
-        """Pairs of robot geometries on joints that are neither the same nor parent and child, and
-        that are apart in the home configuration."""
-        pin, model, geometry = self._pin, self.full, self.geometry
-        placements = pin.GeometryData(geometry)
-        pin.updateGeometryPlacements(model, model.createData(), geometry, placements, q_home)
-        pairs = []
-        for i, a in enumerate(geometries):
-            for b in geometries[i + 1:]:
-                ja, jb = geometry.geometryObjects[a].parentJoint, geometry.geometryObjects[b].parentJoint
-                if ja == jb or model.parents[ja] == jb or model.parents[jb] == ja:
-                    continue
-                if not self._within_margin(a, b, placements):
-                    pairs.append((a, b))
-        return pairs
-
-    def _within_margin(self, a: int, b: int, placements) -> bool:
-        import coal
-
-        request = coal.CollisionRequest()
-        request.security_margin = self.margin
-        result = coal.CollisionResult()
-        objects = self.geometry.geometryObjects
-
-        def transform(i: int):
-            return coal.Transform3s(placements.oMg[i].rotation, placements.oMg[i].translation)
-
-        return coal.collide(objects[a].geometry, transform(a), objects[b].geometry, transform(b), request, result) > 0
 
     # -- checks ---------------------------------------------------------------------------
     def clearance(self, q: np.ndarray, width: float) -> tuple[float, str, str]:

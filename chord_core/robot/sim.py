@@ -60,12 +60,18 @@ class SimResult:
                 "duration_s": float(self.times[-1]) if len(self.times) else 0.0}
 
 
+def urdf_with_absolute_meshes(urdf_path: str, scheme: str = "") -> str:
+    """URDF text whose mesh filenames are absolute paths (package:// and relative ones resolved next
+    to the file), prefixed with `scheme` ("file://" for RViz's /robot_description)."""
+    text = Path(urdf_path).read_text()
+    base = Path(urdf_path).resolve().parent
+    text = re.sub(r'filename="package://([^"]+)"', lambda m: f'filename="{scheme}{base / m.group(1)}"', text)
+    return re.sub(r'filename="(?!/|file://)([^"]+)"', lambda m: f'filename="{scheme}{base / m.group(1)}"', text)
+
+
 def _urdf_for_mujoco(urdf_path: str) -> str:
     """URDF text with absolute mesh paths and a <mujoco> compiler block MuJoCo's URDF reader needs."""
-    text = Path(urdf_path).read_text()
-    base = Path(urdf_path).parent
-    text = re.sub(r'filename="package://([^"]+)"', lambda m: f'filename="{base / m.group(1)}"', text)
-    text = re.sub(r'filename="(?!/)([^"]+)"', lambda m: f'filename="{base / m.group(1)}"', text)
+    text = urdf_with_absolute_meshes(urdf_path)
     block = ('<mujoco><compiler strippath="false" discardvisual="true" fusestatic="false" '
              'balanceinertia="true"/></mujoco>')
     return re.sub(r"(<robot[^>]*>)", r"\1" + block, text, count=1)
@@ -149,6 +155,9 @@ class ArmSimulation:
         self.lower = np.array([self.model.jnt_range[j.id][0] for j in joints])
         self.upper = np.array([self.model.jnt_range[j.id][1] for j in joints])
         self._bodies = {name: self.model.body(f"obj{i}").id for i, name in enumerate(self.clouds)}
+        objects = set(self._bodies.values())
+        self.link_names = tuple(self.model.body(b).name for b in range(1, self.model.nbody) if b not in objects)
+        self._links = np.array([self.model.body(n).id for n in self.link_names])
         self._centroids = {name: pts.mean(axis=0) for name, pts in self.clouds.items()}
         self._trajectory: tuple[float, np.ndarray, np.ndarray] | None = None  # start, times, targets
         self._renderer = None
@@ -189,6 +198,11 @@ class ArmSimulation:
         return self.data.qvel[self._qvel].copy()
 
     @property
+    def forces(self) -> np.ndarray:
+        """[n] actuator forces (N or N m) of the actuated joints at the last step."""
+        return self.data.actuator_force[: len(self.joint_names)].copy()
+
+    @property
     def targets(self) -> np.ndarray:
         """[n] the joint targets the controllers currently track."""
         return self.data.ctrl[: len(self.joint_names)].copy()
@@ -203,6 +217,10 @@ class ArmSimulation:
             raise ChordError(f"no simulated object '{name}'; the scene has {self.object_names}")
         body = self._bodies[name]
         return self.data.xpos[body].copy(), self.data.xmat[body].reshape(3, 3).copy()
+
+    def link_poses(self) -> tuple[np.ndarray, np.ndarray]:
+        """World positions [L, 3] and rotations [L, 3, 3] of the robot's links (`link_names`)."""
+        return self.data.xpos[self._links].copy(), self.data.xmat[self._links].reshape(-1, 3, 3).copy()
 
     def object_cloud(self, name: str) -> np.ndarray:
         """[N, 3] the object's scanned points moved by its current pose."""

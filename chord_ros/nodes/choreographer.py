@@ -49,6 +49,7 @@ from chord_msgs.msg import ObjectFlow
 from chord_ros import names
 from chord_ros.command_client import goal_scans
 from chord_ros.convert import flow_to_msg
+from chord_ros.frames import declare_frames
 from chord_ros.graph import MINI_VOCABULARY, TEACHERS
 from chord_ros.memory import release_memory
 from chord_ros.node_params import declare, latched_qos
@@ -131,7 +132,8 @@ class Choreographer(Node):
                                             "with the points; down-sample upstream)")
         self.max_command_chars = declare(self, "max_command_chars", 500,
                                          "goals with a longer prompt are aborted with the reason")
-        self.frame_id = declare(self, "frame_id", names.BASE_FRAME, "frame of the published flows")
+        self.frames = declare_frames(self, "goal clouds are moved into it, flows are published in it", "clouds")
+        self.frame_id = self.frames.planning_frame
         self.write_views = declare(self, "write_views", True,
                                    "render views.mp4 of each run for people (CPU: tens of seconds per run)")
         self._validate()
@@ -213,7 +215,7 @@ class Choreographer(Node):
     def _execute(self, goal_handle) -> Choreograph.Result:
         goal = goal_handle.request
         try:
-            scans = goal_scans(goal, self.max_points_per_cloud, self.max_command_chars)
+            scans = goal_scans(goal, self.max_points_per_cloud, self.max_command_chars, self.frames)
             if self.teacher == "mini":  # before any work: the prior only knows its motion words
                 check_command(goal.prompt)
                 tokenize(goal.prompt)

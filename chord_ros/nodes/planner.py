@@ -12,9 +12,12 @@ Planning and execution are separate steps. An accepted plan moves the arm only
   finished, or
 * at once when `auto_execute` is true (the launch file sets it with use_sim:=true).
 Before sending, the arm's latest /joint_states must be within `start_tolerance` of the plan's start
-(else nothing is sent and the answer says why). The trajectory goes out as a FollowJointTrajectory
-goal on `arm_action` (type from `trajectory_interface`), or as a JointTrajectory on `arm_topic` when
-trajectory_interface is "topic".
+(else nothing is sent and the answer says why). A plan is executed as ros2_control expects it
+(chord_core.robot.execution): arm segments carrying exactly the arm joints, each a
+FollowJointTrajectory goal on `arm_action` (type from `trajectory_interface`; a JointTrajectory on
+`arm_topic` when it is "topic"), and between them GripperCommand goals on `gripper_action`:
+approach -> close -> carry -> open -> retreat. Each step is sent only when the one before succeeded;
+a close that ends with the fingers shut (nothing between them) stops the plan before the carry.
 
 Policies (README "Nodes"):
 * a confirmation is refused with the reason unless the plan is the latest report, accepted, awaits
@@ -57,6 +60,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from chord_core.errors import ChordError
 from chord_core.robot.backends import make_grasp_proposer
 from chord_core.robot.config import load_robot_config
+from chord_core.robot.execution import ArmSegment, GripperStep, execution_steps
 from chord_core.robot.model import RobotModel
 from chord_core.robot.planner import MODES, Plan, plan_report
 from chord_core.robot.safety import PlanRefused
@@ -64,13 +68,14 @@ from chord_core.share import config_path
 from chord_msgs.msg import ObjectFlow, PlanReport
 from chord_msgs.srv import ExecutePlan, Stop
 from chord_ros import goal_cancel, names
-from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type
+from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type, gripper_command_type
 from chord_ros.convert import make_header, msg_to_flow
-from chord_ros.markers import flow_markers, grasp_markers
+from chord_ros.frames import declare_frames
+from chord_ros.markers import flow_markers, grasp_markers, plan_path_marker
 from chord_ros.memory import release_memory
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
-from chord_ros.trajectory_conversion import plan_to_report, plan_to_trajectory
+from chord_ros.trajectory_conversion import plan_to_report, segment_to_trajectory
 
 RESULT_CODES = ("SUCCESSFUL", "INVALID_GOAL", "INVALID_JOINTS", "OLD_HEADER_TIMESTAMP",
                 "PATH_TOLERANCE_VIOLATED", "GOAL_TOLERANCE_VIOLATED")
@@ -140,6 +145,21 @@ class PlanLedger:
         return self._latest
 
 
+@dataclass
+class ActionLink:
+    """An action the planner sends goals to (the arm's or the gripper's) and its CancelGoal service."""
+
+    name: str
+    action_type: type
+    client: ActionClient
+    cancel: object  # rclpy Client of action_msgs/srv/CancelGoal
+
+    @classmethod
+    def create(cls, node: Node, action_type: type, name: str, group) -> ActionLink:
+        return cls(name, action_type, ActionClient(node, action_type, name, callback_group=group),
+                   node.create_client(CancelGoal, goal_cancel.cancel_service(name), callback_group=group))
+
+
 class Planner(Node):
     def __init__(self, **node_kwargs) -> None:
         super().__init__("planner", **node_kwargs)
@@ -162,6 +182,15 @@ class Planner(Node):
         arm_action = declare(self, "arm_action", names.ARM_ACTION, "FollowJointTrajectory action of the arm")
         arm_topic = declare(self, "arm_topic", names.ARM_TRAJECTORY_TOPIC,
                             "JointTrajectory topic of the arm (trajectory_interface = topic)")
+        gripper_action = declare(self, "gripper_action", names.GRIPPER_ACTION,
+                                 "GripperCommand action of the gripper (ros2_control GripperActionController, "
+                                 "franka_gripper); its position is the finger joint: half the opening")
+        self.gripper_max_effort = float(declare(self, "gripper_max_effort", 40.0,
+                                                "N: max_effort of every gripper command"))
+        self.gripper_tolerance = float(declare(self, "gripper_tolerance", 0.002,
+                                               "m of finger joint: an opening gripper must end this close to the "
+                                               "command; a closing one must stop farther than this from closed "
+                                               "(else it closed on nothing and the carry is not sent)"))
         self.start_tolerance = float(declare(self, "start_tolerance", 0.05,
                                              "max |q - plan start| (rad) of any arm joint before sending"))
         self.plan_from_joint_states = bool(declare(self, "plan_from_joint_states", True,
@@ -174,14 +203,16 @@ class Planner(Node):
         self.max_grasp_tries = int(declare(self, "max_grasp_tries", 3, "grasp candidates tried before refusing"))
         flow_topic = declare(self, "flow_topic", names.FLOW_TOPIC, "ObjectFlow input")
         plan_topic = declare(self, "plan_topic", names.PLAN_TOPIC, "PlanReport output (transient local)")
-        self.frame_id = declare(self, "frame_id", names.BASE_FRAME, "robot base frame of flows and markers")
+        self.frames = declare_frames(self, "flows are moved into it; plans and markers are in it", "flows")
+        self.frame_id = self.frames.planning_frame
         if self.mode not in MODES:
             raise ChordError(f"mode must be one of {MODES}, got '{self.mode}'")
         if interface not in TRAJECTORY_INTERFACES:
             raise ChordError(f"trajectory_interface must be one of {TRAJECTORY_INTERFACES}, got '{interface}'")
         for key, value in (("start_tolerance", self.start_tolerance), ("joint_state_timeout", self.joint_state_timeout),
                            ("server_timeout", self.server_timeout), ("max_grasp_tries", self.max_grasp_tries),
-                           ("plan_max_age", self.plan_max_age)):
+                           ("plan_max_age", self.plan_max_age), ("gripper_tolerance", self.gripper_tolerance),
+                           ("gripper_max_effort", self.gripper_max_effort)):
             if not value > 0:
                 raise ChordError(f"{key} must be > 0, got {value}")
 
@@ -191,11 +222,12 @@ class Planner(Node):
         self.ledger = PlanLedger()
         self._busy = threading.Lock()  # one flow being planned or one plan being executed
         self._closing = threading.Event()
-        # _stops counts stop requests: work that began before one never sends; _goal_id is the arm goal
-        # in flight. Both change under _goal_lock, so a stop or close() either sees the goal or keeps it unsent.
+        # _stops counts stop requests: work that began before one never sends; _goal is the goal (arm or
+        # gripper) in flight with its action. Both change under _goal_lock, so a stop or close() either
+        # sees the goal or keeps it unsent.
         self._goal_lock = threading.Lock()
         self._stops = 0
-        self._goal_id: bytes | None = None
+        self._goal: tuple[bytes, ActionLink] | None = None
         self._joint_state: tuple[float, dict[str, float]] | None = None  # (monotonic receive time, positions)
 
         group = ReentrantCallbackGroup()
@@ -210,17 +242,16 @@ class Planner(Node):
         self.create_service(Stop, stop_service, self._on_stop, callback_group=group)
         self.interface = interface
         self.arm_topic = arm_topic
-        self.arm_pub = self.arm_client = self.cancel_client = None
+        self.arm_pub = self.arm = None
         if interface == "topic":
             self.arm_pub = self.create_publisher(JointTrajectory, arm_topic, 10)
         else:
-            self.action_type = follow_joint_trajectory_type(interface)
-            self.arm_client = ActionClient(self, self.action_type, arm_action, callback_group=group)
-            self.cancel_client = self.create_client(CancelGoal, goal_cancel.cancel_service(arm_action),
-                                                    callback_group=group)
+            self.arm = ActionLink.create(self, follow_joint_trajectory_type(interface), arm_action, group)
+        self.gripper = ActionLink.create(self, gripper_command_type(interface), gripper_action, group)
         self.arm_action = arm_action
         arm = arm_topic if interface == "topic" else arm_action
         self.get_logger().info(f"planner ready: {flow_topic} -> {plan_topic}, mode {self.mode}, arm on {arm}, "
+                               f"gripper on {gripper_action}, "
                                + ("executing accepted plans at once (auto_execute)" if self.auto_execute else
                                   f"executing a plan when {execute_service} confirms it") + f"; stop: {stop_service}")
 
@@ -285,7 +316,7 @@ class Planner(Node):
         unexpected error becomes a refusal with the reason, so an operator waiting on the report
         never waits out a timeout, and nothing is executed."""
         try:
-            flow = msg_to_flow(msg)
+            flow = self.frames.flow(msg_to_flow(msg), msg.header.frame_id)
             self.flow_marker_pub.publish(flow_markers(flow, self.frame_id, self.get_clock().now().to_msg()))
             q_start = self.current_arm_positions() if self.plan_from_joint_states else None
             return plan_report(flow, {}, self.model, self.mode, self.object_name or None,
@@ -304,12 +335,15 @@ class Planner(Node):
         awaiting = plan.accepted and not self.auto_execute
         plan_id = self.ledger.add(plan, awaiting, time.monotonic())
         stamp = self.get_clock().now().to_msg()
-        report = plan_to_report(plan, self.config.finger_joints, self.frame_id, stamp)
+        report = plan_to_report(plan, self.frame_id, stamp)
         report.plan_id, report.awaiting_confirmation, report.flow_stamp = plan_id, awaiting, flow_stamp
         self.plan_pub.publish(report)
         if plan.grasp is not None:
             g = plan.grasp
             markers = grasp_markers(g.rotation, g.translation, g.width, g.depth, self.frame_id, stamp)
+            if plan.accepted:
+                hand = [self.model.fk(q)[:3, 3] for q in plan.positions]
+                markers.markers.append(plan_path_marker(np.array(hand), self.frame_id, stamp))
         else:
             markers = MarkerArray(markers=[Marker(header=make_header(self.frame_id, stamp), ns="grasp",
                                                   action=Marker.DELETEALL)])
@@ -341,8 +375,9 @@ class Planner(Node):
             self._busy.release()
 
     def execute(self, plan: Plan, stops: int) -> tuple[bool, str]:
-        """Check the start state, send the trajectory unless a stop request came after `stops` was
-        read, wait for the outcome; (the arm executed it, a sentence for the log and the operator)."""
+        """Check the start state, then run the plan's steps (arm segments, gripper commands) one after
+        the other, each only if no stop request came after `stops` was read and the step before
+        succeeded; (the arm executed the whole plan, a sentence for the log and the operator)."""
         current = self.current_arm_positions()
         if current is None:
             return False, (f"not sent: no fresh {names.JOINT_STATES_TOPIC} with the arm joints "
@@ -352,15 +387,63 @@ class Planner(Node):
         if gap[j] > self.start_tolerance:
             return False, (f"not sent: the arm is {gap[j]:.3f} rad from the plan's start at "
                            f"{self.model.joint_names[j]} (start_tolerance {self.start_tolerance})")
-        trajectory = plan_to_trajectory(plan, self.config.finger_joints)
-        if self.arm_pub is not None:
+        steps = execution_steps(plan)
+        done: list[str] = []
+        for number, step in enumerate(steps, 1):
+            if isinstance(step, GripperStep):
+                what = ("gripper close" if step.phase == "close" else f"gripper open to {step.width * 1000:.0f} mm")
+                success, outcome = self._grip(step, stops)
+            else:
+                what = f"arm {'+'.join(step.phases)} ({len(step.times)} points, {step.times[-1]:.2f} s)"
+                success, outcome = self._move(step, stops)
+            if not success:
+                before = f"; done before: {', '.join(done)}" if done else ""
+                return False, f"step {number}/{len(steps)}, {what}: {outcome}{before}"
+            done.append(what)
+        return True, f"executed all {len(steps)} steps: {', '.join(done)}"
+
+    def _move(self, segment: ArmSegment, stops: int) -> tuple[bool, str]:
+        """One arm segment: a FollowJointTrajectory goal, or a JointTrajectory on the arm topic."""
+        trajectory = segment_to_trajectory(segment, self.model.joint_names)
+        duration = float(segment.times[-1])
+        if self.arm is None:
             with self._goal_lock:
                 if self._closing.is_set() or self._stops != stops:
                     return False, "not sent: a stop request or shutdown came first"
                 self.arm_pub.publish(trajectory)
-            self._closing.wait(float(plan.times[-1]))  # one trajectory at a time on the topic too
+            if self._closing.wait(duration):  # one trajectory at a time on the topic too
+                return False, "the planner is shutting down"
             return True, f"sent on {self.arm_topic} (no result on the topic interface)"
-        return self._send_goal(trajectory, float(plan.times[-1]), stops)
+        # generous: the arm may run slower than real time on a loaded machine
+        response = self._send_goal(self.arm, self.arm.action_type.Goal(trajectory=trajectory), 10.0 * duration + 60.0,
+                                   stops)
+        if isinstance(response, str):
+            return False, response
+        result = response.result
+        status = GOAL_STATUS.get(response.status, str(response.status))
+        code = next((n for n in RESULT_CODES if getattr(type(result), n, None) == result.error_code),
+                    str(result.error_code))
+        success = response.status == GoalStatus.STATUS_SUCCEEDED and code == "SUCCESSFUL"
+        return success, f"{status} ({code}): {result.error_string}"
+
+    def _grip(self, step: GripperStep, stops: int) -> tuple[bool, str]:
+        """One gripper command; closing must stop on something (the object), opening must arrive."""
+        goal = self.gripper.action_type.Goal()
+        goal.command.position = step.width / 2.0  # the finger joint: half the opening
+        goal.command.max_effort = self.gripper_max_effort
+        response = self._send_goal(self.gripper, goal, 60.0, stops)
+        if isinstance(response, str):
+            return False, response
+        result = response.result
+        status = GOAL_STATUS.get(response.status, str(response.status))
+        at = f"fingers at {result.position * 1000:.1f} mm (commanded {goal.command.position * 1000:.1f} mm)"
+        if response.status != GoalStatus.STATUS_SUCCEEDED:
+            return False, f"{status}: {at}"
+        if step.phase == "close" and result.position <= goal.command.position + self.gripper_tolerance:
+            return False, f"the gripper closed on nothing: {at}; the object is not between the fingers"
+        if step.phase != "close" and abs(result.position - goal.command.position) > self.gripper_tolerance:
+            return False, f"the gripper did not open: {at} (gripper_tolerance {self.gripper_tolerance * 1000:g} mm)"
+        return True, f"{status}: {at}"
 
     def _wait(self, future, timeout: float):
         done = threading.Event()
@@ -371,66 +454,61 @@ class Planner(Node):
                 return None
         return future.result()
 
-    def _send_goal(self, trajectory: JointTrajectory, duration: float, stops: int) -> tuple[bool, str]:
-        if not self.arm_client.wait_for_server(timeout_sec=self.server_timeout):
-            return False, f"not sent: no action server on {self.arm_action} within {self.server_timeout} s"
+    def _send_goal(self, link: ActionLink, goal, limit: float, stops: int):
+        """Send one goal and wait for its result: the result response, or a sentence why there is none."""
+        if not link.client.wait_for_server(timeout_sec=self.server_timeout):
+            return f"not sent: no action server on {link.name} within {self.server_timeout} s"
         goal_id = uuid.uuid4().bytes
         with self._goal_lock:
             if self._closing.is_set() or self._stops != stops:
-                return False, "not sent: a stop request or shutdown came first"
-            self._goal_id = goal_id
-            future = self.arm_client.send_goal_async(self.action_type.Goal(trajectory=trajectory),
-                                                     goal_uuid=UUID(uuid=list(goal_id)))
+                return "not sent: a stop request or shutdown came first"
+            self._goal = (goal_id, link)
+            future = link.client.send_goal_async(goal, goal_uuid=UUID(uuid=list(goal_id)))
         try:
             handle = self._wait(future, self.server_timeout)
             if handle is None:
-                return self._give_up(goal_id, "no answer from the arm to the goal", self.server_timeout)
+                return self._give_up(goal_id, link, f"no answer from {link.name} to the goal", self.server_timeout)
             if not handle.accepted:
-                return False, "the arm rejected the goal (is it executing another one?)"
-            if self._stops != stops:  # a stop request raced the goal to the arm: its cancel may have come first
-                self.get_logger().warning(f"a stop request came while the goal was sent: {self._cancel(goal_id)[1]}")
-            # generous: the arm may run slower than real time on a loaded machine
-            limit = 10.0 * duration + 60.0
+                return f"{link.name} rejected the goal (is it executing another one?)"
+            if self._stops != stops:  # a stop request raced the goal to the server: its cancel may have come first
+                outcome = self._cancel(goal_id, link)[1]
+                self.get_logger().warning(f"a stop request came while the goal was sent: {outcome}")
             response = self._wait(handle.get_result_async(), limit)
             if response is None:
-                return self._give_up(goal_id, "no result from the arm", limit)
+                return self._give_up(goal_id, link, f"no result from {link.name}", limit)
+            return response
         finally:
             with self._goal_lock:
-                self._goal_id = None
-        result = response.result
-        status = GOAL_STATUS.get(response.status, str(response.status))
-        code = next((n for n in RESULT_CODES if getattr(type(result), n, None) == result.error_code),
-                    str(result.error_code))
-        success = response.status == GoalStatus.STATUS_SUCCEEDED and code == "SUCCESSFUL"
-        return success, f"{status} ({code}): {result.error_string}"
+                self._goal = None
 
-    def _give_up(self, goal_id: bytes, what: str, waited: float) -> tuple[bool, str]:
-        """The arm did not answer within `waited` s, or the planner is closing: the goal is cancelled
+    def _give_up(self, goal_id: bytes, link: ActionLink, what: str, waited: float) -> str:
+        """The server did not answer within `waited` s, or the planner is closing: the goal is cancelled
         rather than left running unwatched."""
         if self._closing.is_set():
-            return False, f"{what}: the planner is shutting down (it cancels the goal)"
-        return False, f"{what} within {waited:.0f} s; the goal: {self._cancel(goal_id)[1]}"
+            return f"{what}: the planner is shutting down (it cancels the goal)"
+        return f"{what} within {waited:.0f} s; the goal: {self._cancel(goal_id, link)[1]}"
 
-    def _cancel(self, goal_id: bytes) -> tuple[bool, str]:
-        """Cancel one arm goal and wait for the arm's answer; (it took effect, a sentence)."""
-        if not self.cancel_client.wait_for_service(timeout_sec=self.server_timeout):
-            return False, f"no cancel service on {self.arm_action}"
-        response = self._wait(self.cancel_client.call_async(goal_cancel.cancel_request(goal_id)), self.server_timeout)
+    def _cancel(self, goal_id: bytes, link: ActionLink) -> tuple[bool, str]:
+        """Cancel one goal and wait for the server's answer; (it took effect, a sentence)."""
+        if not link.cancel.wait_for_service(timeout_sec=self.server_timeout):
+            return False, f"no cancel service on {link.name}"
+        response = self._wait(link.cancel.call_async(goal_cancel.cancel_request(goal_id)), self.server_timeout)
         if response is None:
-            return False, "cancel sent, no answer from the arm"
+            return False, "cancel sent, no answer"
         return goal_cancel.cancel_took_effect(response), goal_cancel.describe_cancel(response)
 
     def stop(self) -> tuple[bool, str]:
-        """Cancel the arm goal, withdraw the plan awaiting confirmation, and keep a plan being computed
-        from being sent; (nothing of ours moves the arm any more, a sentence)."""
+        """Cancel the goal in flight (arm or gripper), withdraw the plan awaiting confirmation, and keep
+        the plan's remaining steps and a plan being computed from being sent; (nothing of ours moves
+        the robot any more, a sentence)."""
         with self._goal_lock:
             self._stops += 1
-            goal_id = self._goal_id
+            goal = self._goal
         withdrawn = self.ledger.withdraw("it was withdrawn by a stop request")
         parts = [f"plan '{withdrawn}' withdrawn"] if withdrawn else []
-        if goal_id is not None:
-            success, outcome = self._cancel(goal_id)
-            parts.append(f"the arm goal: {outcome}")
+        if goal is not None:
+            success, outcome = self._cancel(*goal)
+            parts.append(f"the goal on {goal[1].name}: {outcome}")
         elif self.arm_pub is not None and self._busy.locked():
             parts.append(f"a trajectory sent on {self.arm_topic} cannot be cancelled from here; stop the controller")
             success = False
@@ -440,20 +518,20 @@ class Planner(Node):
         return success, "; ".join(parts)
 
     def close(self) -> None:
-        """Shutdown (Ctrl-C, SIGTERM): stop the worker and cancel the arm goal it runs, so the arm never
+        """Shutdown (Ctrl-C, SIGTERM): stop the worker and cancel the goal it runs, so the arm never
         keeps executing for a planner that is gone."""
         with self._goal_lock:
             self._closing.set()
-            goal_id = self._goal_id
-        if goal_id is None:
+            goal = self._goal
+        if goal is None:
             return
         # rclpy's signal handler shuts every context down, also one made before it has run: the
         # cancel's own context is made once this node's is down (or, shut down otherwise, soon)
         deadline = time.monotonic() + self.server_timeout
         while self.context.ok() and time.monotonic() < deadline:
             time.sleep(0.05)
-        outcome = goal_cancel.cancel_in_own_context(self.arm_action, goal_id, self.server_timeout)
-        print(f"planner shutting down during an arm goal: {outcome}", flush=True)
+        outcome = goal_cancel.cancel_in_own_context(goal[1].name, goal[0], self.server_timeout)
+        print(f"planner shutting down during a goal on {goal[1].name}: {outcome}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,9 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
         # Ctrl-C shut the context down while the executor was building its wait set (rclpy then
         # raises RCLError "context is not valid" instead of ExternalShutdownException): a normal stop
     finally:
+        # the cleanup must finish: `ros2 launch` without a terminal sends its own SIGINT after the
+        # operator's, and a KeyboardInterrupt inside close()/destroy_node() killed nodes with -2
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             close = getattr(node, "close", None)
             if close is not None:

@@ -1,29 +1,40 @@
 """`sim_arm`: the MuJoCo arm (chord_core.robot.sim.ArmSimulation) behind the arm's ROS interfaces.
 
-* FollowJointTrajectory action server on `arm_action` (type from `trajectory_interface`: control_msgs
-  when importable under "auto", else chord_msgs), and with `trajectory_interface:=topic` also a
-  trajectory_msgs/JointTrajectory subscriber on `arm_topic`.
+* FollowJointTrajectory action server on `arm_action` for the arm joints (type from
+  `trajectory_interface`: control_msgs when importable under "auto", else chord_msgs), and with
+  `trajectory_interface:=topic` also a trajectory_msgs/JointTrajectory subscriber on `arm_topic`;
+  GripperCommand action server on `gripper_action` for the fingers: what a ros2_control arm with a
+  joint_trajectory_controller and a GripperActionController offers.
 * Publishes sensor_msgs/JointState (arm + finger joints) and, per object, geometry_msgs/PoseStamped
-  of its frame-0 centroid at `joint_state_rate` Hz (reliable, transient local); with `publish_clouds`
+  of its frame-0 centroid at `joint_state_rate` Hz (reliable, transient local); with `publish_tf`
+  the same instant on /tf (frame_id -> every robot link as simulated, frame_id -> object_<name>) and
+  the URDF on /robot_description (transient local, mesh paths as file:// URIs), so RViz shows the
+  robot and the objects live (config/chord.rviz); with `publish_clouds`
   it is also the simulated segmented perception: each object's scan moved by its simulated pose on
   object_cloud_topic(name) (transient local), re-published after every executed trajectory.
 
 Policies (README "Nodes"):
-* every goal is re-checked: joint names (the arm joints must all be there; finger joints are
-  optional and keep their command when absent), finite values, strictly increasing times, URDF
+* every trajectory is re-checked: joint names (exactly the arm joints, like a
+  joint_trajectory_controller; the fingers keep the gripper's command), finite values, strictly increasing times, URDF
   position limits, velocity limits of the robot config between points, and a first point at t = 0
   within `start_tolerance` of the current state (a later first point is reached from the current
   state). A bad goal is accepted and aborted at once with INVALID_JOINTS / INVALID_GOAL and the
   reason in error_string (an action rejection cannot carry a reason);
-* one goal at a time: a goal (or topic trajectory) arriving while one executes is rejected and
-  logged; cancel the running goal first;
+* a gripper goal's position is the finger joint (half the opening), within the joint's limits; the
+  fingers move until they stop (on an object: `stalled`) or reach it (`reached_goal`, within 1 mm),
+  at most `gripper_timeout` simulated seconds; max_effort is not simulated (the fingers push with
+  the simulation's finger force);
+* one goal at a time, arm or gripper: a goal (or topic trajectory) arriving while one executes is
+  rejected and logged; cancel the running goal first;
 * cancel: the arm stops and holds its position (the gripper keeps its command, so a held object
   stays held); the goal ends CANCELED;
 * a goal succeeds (SUCCESSFUL) after its last point plus `settle_time`, when every arm joint is
   within `goal_tolerance` of the last point (else GOAL_TOLERANCE_VIOLATED). goal_time_tolerance is
   not used: the simulated arm is always on time;
-* the physics advances only while a trajectory executes (and settles); between goals the scene is
-  at rest and frozen. real_time_factor > 1 runs faster than real time (as fast as the CPU allows).
+* the physics advances only while a goal executes (and settles); between goals the scene is at rest
+  and frozen. real_time_factor > 1 runs faster than real time (as fast as the CPU allows);
+* with `video_dir`, one mp4 per execution: goals that follow each other within a second (the steps
+  of one plan) go into the same video.
 """
 
 from __future__ import annotations
@@ -46,16 +57,24 @@ from chord_core.formats.scans import load_scan
 from chord_core.formats.video import write_video
 from chord_core.robot.config import load_robot_config
 from chord_core.robot.model import RobotModel
-from chord_core.robot.sim import ArmSimulation, SimConfig
+from chord_core.robot.sim import ArmSimulation, SimConfig, urdf_with_absolute_meshes
 from chord_core.share import config_path
 from chord_ros import names
-from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type
-from chord_ros.convert import make_header, numpy_to_cloud, pose_to_msg
+from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type, gripper_command_type
+from chord_ros.convert import make_header, numpy_to_cloud, pose_to_msg, transforms_msgs
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
-from chord_ros.trajectory_conversion import JointNamesError, TrajectoryArrays, duration_msg, trajectory_to_arrays
+from chord_ros.trajectory_conversion import (
+    JointNamesError,
+    TrajectoryArrays,
+    duration_msg,
+    gripper_target,
+    trajectory_to_arrays,
+)
 
 STEP_CHUNK = 0.01  # simulated seconds advanced between real-time pacing checks
+GRIPPER_REACHED = 0.001  # m of finger joint: a gripper goal within this has reached_goal
+VIDEO_GAP = 1.0  # s without a goal that ends an execution's video
 
 
 @dataclass
@@ -66,6 +85,8 @@ class Snapshot:
     velocities: np.ndarray
     targets: np.ndarray
     poses: dict[str, tuple[np.ndarray, np.ndarray]]
+    link_positions: np.ndarray  # [L, 3], links in ArmSimulation.link_names order
+    link_rotations: np.ndarray  # [L, 3, 3]
 
 
 class GoalRejected(ChordError):
@@ -89,7 +110,8 @@ class SimArm(Node):
         rate = float(declare(self, "joint_state_rate", 50.0, "Hz of /joint_states and object poses"))
         self.publish_clouds = bool(declare(self, "publish_clouds", True,
                                            "publish each object's moved scan as its segmented cloud"))
-        self.video_dir = declare(self, "video_dir", "", "directory for one mp4 per executed goal; empty = none")
+        self.video_dir = declare(self, "video_dir", "", "directory for one mp4 per execution (goals less than "
+                                 "a second apart share one); empty = none")
         self.video_fps = float(declare(self, "video_fps", 25.0, "frame rate of the goal videos"))
         interface = declare(self, "trajectory_interface", "auto",
                             f"{'|'.join(TRAJECTORY_INTERFACES)}: action type; 'topic' adds a JointTrajectory "
@@ -97,6 +119,10 @@ class SimArm(Node):
         arm_action = declare(self, "arm_action", names.ARM_ACTION, "FollowJointTrajectory action name")
         arm_topic = declare(self, "arm_topic", names.ARM_TRAJECTORY_TOPIC,
                             "JointTrajectory topic (trajectory_interface = topic)")
+        gripper_action = declare(self, "gripper_action", names.GRIPPER_ACTION, "GripperCommand action name")
+        self.gripper_timeout = float(declare(self, "gripper_timeout", 3.0,
+                                             "simulated seconds a gripper goal may take before it ends where "
+                                             "the fingers are"))
         self.start_tolerance = float(declare(self, "start_tolerance", 0.05,
                                              "max |q - current| (rad or m) of a first point at t = 0"))
         self.goal_tolerance = float(declare(self, "goal_tolerance", 0.05,
@@ -104,11 +130,12 @@ class SimArm(Node):
         self.settle_time = float(declare(self, "settle_time", 0.5,
                                          "simulated seconds after the last point before the result"))
         self.frame_id = declare(self, "frame_id", names.BASE_FRAME, "frame of object poses and clouds")
+        publish_tf = bool(declare(self, "publish_tf", True, "publish /tf (links, objects) and /robot_description"))
         if interface not in TRAJECTORY_INTERFACES:
             raise ChordError(f"trajectory_interface must be one of {TRAJECTORY_INTERFACES}, got '{interface}'")
         for key, value in (("real_time_factor", self.rtf), ("joint_state_rate", rate),
                            ("start_tolerance", self.start_tolerance), ("goal_tolerance", self.goal_tolerance),
-                           ("video_fps", self.video_fps)):
+                           ("video_fps", self.video_fps), ("gripper_timeout", self.gripper_timeout)):
             if not value > 0:
                 raise ChordError(f"{key} must be > 0, got {value}")
         if not self.settle_time >= 0:
@@ -126,9 +153,12 @@ class SimArm(Node):
         self.colors = {s.name: s.colors for s in scans}
         self.n_arm = self.sim.n_arm
         self.action_type = follow_joint_trajectory_type("auto" if interface == "topic" else interface)
+        self.gripper_type = gripper_command_type(interface)
         self._busy = threading.Lock()
-        self._goals = 0
+        self._videos = 0
+        self._recording = False
         self._warned_video = False
+        self._video_idle_since: float | None = None  # set while a video waits for a next goal
         self._snapshot = self._take_snapshot()
 
         group = ReentrantCallbackGroup()
@@ -139,29 +169,57 @@ class SimArm(Node):
                           for n in object_names}
         self.cloud_pubs = ({n: self.create_publisher(PointCloud2, names.object_cloud_topic(n), latched_qos())
                             for n in object_names} if self.publish_clouds else {})
+        self.tf_pub = self._tf_publisher(config) if publish_tf else None
         self.create_timer(1.0 / rate, self._publish_state, callback_group=group)
         self.feedback_period = 1.0 / rate
         self.server = ActionServer(self, self.action_type, arm_action, self._execute_goal,
                                    goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
                                    callback_group=group)
+        self.gripper_server = ActionServer(self, self.gripper_type, gripper_action, self._execute_gripper_goal,
+                                           goal_callback=self._on_goal,
+                                           cancel_callback=lambda _: CancelResponse.ACCEPT, callback_group=group)
         if interface == "topic":
             self.create_subscription(JointTrajectory, arm_topic, self._on_topic_trajectory, 10,
                                      callback_group=group)
+        if self.video_dir:
+            self.create_timer(0.25, self._finish_video, callback_group=group)
         self._publish_clouds()
         self.get_logger().info(
             f"simulated arm ready: {len(self.sim.joint_names)} joints, objects {object_names}, action "
             f"{arm_action} [{self.action_type.__module__.split('.')[0]}]"
-            + (f", topic {arm_topic}" if interface == "topic" else "") + f", real_time_factor {self.rtf}")
+            + (f", topic {arm_topic}" if interface == "topic" else "") + f", gripper {gripper_action}"
+            f", real_time_factor {self.rtf}")
 
     # -- state publishing -----------------------------------------------------------------
     def _take_snapshot(self) -> Snapshot:
         sim = self.sim
         return Snapshot(sim.positions, sim.velocities, sim.targets,
-                        {n: sim.object_pose(n) for n in sim.object_names})
+                        {n: sim.object_pose(n) for n in sim.object_names}, *sim.link_poses())
+
+    def _tf_publisher(self, config):
+        """/tf publisher (None without tf2_msgs), after publishing the URDF on /robot_description."""
+        from std_msgs.msg import String
+
+        self.description_pub = self.create_publisher(String, names.ROBOT_DESCRIPTION_TOPIC, latched_qos())
+        self.description_pub.publish(String(data=urdf_with_absolute_meshes(config.resolved_urdf(), "file://")))
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
+            self.get_logger().warning("tf2_msgs is not installed: no /tf (scripts/setup.sh builds it)")
+            return None
+        self._tf_message = TFMessage
+        return self.create_publisher(TFMessage, names.TF_TOPIC, 100)
 
     def _publish_state(self) -> None:
         snap = self._snapshot
         stamp = self.get_clock().now().to_msg()
+        if self.tf_pub is not None:
+            objects = list(snap.poses)
+            positions = np.vstack([snap.link_positions, *(snap.poses[n][0][None] for n in objects)])
+            rotations = np.concatenate([snap.link_rotations, *(snap.poses[n][1][None] for n in objects)])
+            children = list(self.sim.link_names) + [names.object_frame(n) for n in objects]
+            self.tf_pub.publish(self._tf_message(
+                transforms=transforms_msgs(self.frame_id, children, positions, rotations, stamp)))
         self.joint_pub.publish(JointState(header=make_header("", stamp), name=list(self.sim.joint_names),
                                           position=snap.positions.tolist(), velocity=snap.velocities.tolist()))
         for name, pub in self.pose_pubs.items():
@@ -177,9 +235,8 @@ class SimArm(Node):
     def check_trajectory(self, msg: JointTrajectory) -> tuple[np.ndarray, np.ndarray]:
         """Times [K] and full joint targets [K, n] of a trajectory the arm can run, else GoalRejected."""
         Result = self.action_type.Result
-        arm, fingers = self.sim.joint_names[: self.n_arm], self.sim.joint_names[self.n_arm:]
         try:
-            arrays: TrajectoryArrays = trajectory_to_arrays(msg, arm, fingers)
+            arrays: TrajectoryArrays = trajectory_to_arrays(msg, self.sim.joint_names[: self.n_arm])
         except JointNamesError as error:
             raise GoalRejected(Result.INVALID_JOINTS, str(error)) from None
         except ChordError as error:
@@ -260,42 +317,140 @@ class SimArm(Node):
     def run_trajectory(self, times: np.ndarray, targets: np.ndarray, goal_handle) -> tuple[int, str]:
         """Step the simulation through the trajectory in (scaled) real time; (result code, message)."""
         sim, codes = self.sim, self.action_type.Result
-        self._goals += 1
-        video = bool(self.video_dir) and sim.start_video(self.video_fps)
-        if self.video_dir and not video and not self._warned_video:
-            self._warned_video = True
-            self.get_logger().warning("no GL context for MuJoCo rendering: no goal videos (try MUJOCO_GL=egl)")
-        start = sim.time
-        end = start + sim.follow(times, targets) + self.settle_time
-        wall0 = time.monotonic()
-        next_feedback = 0.0
-        canceled = False
-        while sim.time < end - 1e-9:
-            if goal_handle is not None and goal_handle.is_cancel_requested and not canceled:
-                canceled = True
-                sim.hold()
-                end = sim.time + self.settle_time
-            sim.step(min(STEP_CHUNK, end - sim.time))
-            self._snapshot = self._take_snapshot()
-            now = time.monotonic()
-            if goal_handle is not None and now >= next_feedback:
-                next_feedback = now + self.feedback_period
-                goal_handle.publish_feedback(self._feedback(sim.time - start))
-            ahead = wall0 + (sim.time - start) / self.rtf - now
-            time.sleep(max(ahead, 0.0))  # also yields to the publishers when running flat out
-        if video:
-            path = write_video(sim.stop_video(), Path(self.video_dir) / f"goal_{self._goals:03d}.mp4", self.video_fps)
-            self.get_logger().info(f"video: {path}")
-        self._publish_clouds()
+        end = [sim.follow(times, targets) + self.settle_time]
+
+        def on_cancel(elapsed: float) -> None:
+            sim.hold()
+            end[0] = elapsed + self.settle_time
+
+        canceled, elapsed, wall = self._step_until(lambda t: t >= end[0] - 1e-9, goal_handle, on_cancel,
+                                                   self._feedback)
         if canceled:
-            return codes.SUCCESSFUL, f"canceled after {sim.time - start:.2f} s; the arm holds its position"
+            return codes.SUCCESSFUL, f"canceled after {elapsed:.2f} s; the arm holds its position"
         error = np.abs(sim.positions - targets[-1])[: self.n_arm]
         if error.max() > self.goal_tolerance:
             j = int(np.argmax(error))
             return codes.GOAL_TOLERANCE_VIOLATED, (f"{sim.joint_names[j]} ended {error[j]:.3f} rad from the "
                                                    f"last point (goal_tolerance {self.goal_tolerance})")
         return codes.SUCCESSFUL, (f"executed {len(times)} points over {times[-1]:.2f} s (+{self.settle_time:.2f} s "
-                                  f"settle) in {time.monotonic() - wall0:.2f} s wall time")
+                                  f"settle) in {wall:.2f} s wall time")
+
+    def _step_until(self, done, goal_handle, on_cancel, make_feedback) -> tuple[bool, float, float]:
+        """Advance the physics in (scaled) real time until done(elapsed simulated s); a cancel request
+        calls on_cancel(elapsed) once. Publishes state and feedback meanwhile; (canceled, elapsed, wall s)."""
+        sim = self.sim
+        self._start_video()
+        start, wall0 = sim.time, time.monotonic()
+        next_feedback = 0.0
+        canceled = False
+        while not done(sim.time - start):
+            if goal_handle is not None and goal_handle.is_cancel_requested and not canceled:
+                canceled = True
+                on_cancel(sim.time - start)
+            sim.step(STEP_CHUNK)
+            self._snapshot = self._take_snapshot()
+            now = time.monotonic()
+            if goal_handle is not None and now >= next_feedback:
+                next_feedback = now + self.feedback_period
+                goal_handle.publish_feedback(make_feedback(sim.time - start))
+            ahead = wall0 + (sim.time - start) / self.rtf - now
+            time.sleep(max(ahead, 0.0))  # also yields to the publishers when running flat out
+        self._publish_clouds()
+        self._video_idle_since = time.monotonic()
+        return canceled, sim.time - start, time.monotonic() - wall0
+
+    # -- gripper --------------------------------------------------------------------------
+    def _execute_gripper_goal(self, goal_handle):
+        result = self.gripper_type.Result()
+        try:
+            target = gripper_target(goal_handle.request.command, self.sim.lower[self.n_arm],
+                                    self.sim.upper[self.n_arm])
+        except ChordError as error:
+            self.get_logger().error(f"gripper goal aborted: {error}")
+            self._fill_gripper(result, np.nan)
+            goal_handle.abort()
+            self._busy.release()
+            return result
+        try:
+            canceled = self.run_gripper(target, goal_handle)
+        finally:
+            self._busy.release()
+        self._fill_gripper(result, target)
+        if canceled:
+            goal_handle.canceled()
+        else:
+            goal_handle.succeed()
+        self.get_logger().info(f"gripper goal finished: fingers at {result.position * 1000:.1f} mm (commanded "
+                               f"{target * 1000:.1f} mm), {'reached' if result.reached_goal else 'stalled'}")
+        return result
+
+    def run_gripper(self, target: float, goal_handle) -> bool:
+        """Drive the fingers toward `target` until they stop (>= 0.1 s still) or gripper_timeout; a
+        cancel holds them where they are. Whether the goal was canceled."""
+        sim = self.sim
+        targets = sim.targets
+        targets[self.n_arm:] = target
+        sim.command(targets)
+        still = [0.0]
+
+        def settled(elapsed: float) -> bool:
+            moving = np.abs(sim.velocities[self.n_arm:]).max() > 1e-3
+            still[0] = 0.0 if moving else still[0] + STEP_CHUNK
+            return (elapsed >= 0.1 and still[0] >= 0.1) or elapsed >= self.gripper_timeout
+
+        def on_cancel(_elapsed: float) -> None:
+            held = sim.targets
+            held[self.n_arm:] = sim.positions[self.n_arm:]
+            sim.command(held)
+
+        def feedback(_elapsed: float):
+            message = self.gripper_type.Feedback()
+            self._fill_gripper(message, target)
+            return message
+
+        canceled, _, _ = self._step_until(settled, goal_handle, on_cancel, feedback)
+        return canceled
+
+    def _fill_gripper(self, message, target: float) -> None:
+        """position / effort / stalled / reached_goal of the first finger joint into a result or feedback."""
+        position = float(self._snapshot.positions[self.n_arm])
+        message.position = position
+        message.effort = float(abs(self.sim.forces[self.n_arm]))
+        message.reached_goal = bool(np.isfinite(target) and abs(position - target) <= GRIPPER_REACHED)
+        still = np.abs(self._snapshot.velocities[self.n_arm:]).max() <= 1e-3
+        message.stalled = bool(not message.reached_goal and still)
+
+    # -- video ----------------------------------------------------------------------------
+    def _start_video(self) -> None:
+        """Start recording at the first goal of an execution (a video already open continues)."""
+        self._video_idle_since = None
+        if not self.video_dir or self._recording or self._warned_video:
+            return
+        self._recording = self.sim.start_video(self.video_fps)
+        if not self._recording:
+            self._warned_video = True
+            self.get_logger().warning("no GL context for MuJoCo rendering: no goal videos (try MUJOCO_GL=egl)")
+
+    def _finish_video(self, force: bool = False) -> None:
+        """Write the open video once no goal came for VIDEO_GAP s (timer), or at once on shutdown."""
+        idle = self._video_idle_since
+        if not self._recording or idle is None or (not force and time.monotonic() - idle < VIDEO_GAP):
+            return
+        if not self._busy.acquire(blocking=False):
+            return
+        try:
+            self._videos += 1
+            path = write_video(self.sim.stop_video(), Path(self.video_dir) / f"goal_{self._videos:03d}.mp4",
+                               self.video_fps)
+            self._recording, self._video_idle_since = False, None
+        finally:
+            self._busy.release()
+        # on shutdown the ROS context may be gone: report on stdout
+        print(f"[sim_arm] video: {path}", flush=True)
+
+    def close(self) -> None:
+        """Shutdown: the video of the last execution is written."""
+        self._finish_video(force=True)
 
     def _feedback(self, elapsed: float):
         snap = self._snapshot

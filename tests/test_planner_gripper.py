@@ -1,0 +1,22 @@
+"""planner + sim_arm as processes, their own graph (two planners would share the topics): a
+grasp that closes on nothing never carries."""
+
+from test_planner_node import planner_graph
+
+from chord_core.robot import flow_cases
+
+
+def test_a_gripper_closing_on_nothing_stops_the_plan_before_the_carry(tmp_path):
+    """The flow says the box is where the simulated one is not (it stands 30 cm to the right): the
+    fingers close fully, the planner reports it and never sends the carry or the rest."""
+    with planner_graph(tmp_path, {"real_time_factor": 20.0}, {"grasp_backend": "antipodal", "auto_execute": False},
+                       box_shift=(0.0, -0.3, 0.0)) as graph:
+        report = graph.plan(flow_cases.lift_and_move().flow)
+        assert report.accepted, report.reason
+        before = set(graph.goals)
+        outcome = graph.execute(report.plan_id)
+        assert not outcome.success
+        assert outcome.message.startswith("step 2/5, gripper close: the gripper closed on nothing"), outcome.message
+        assert "done before: arm approach+descend" in outcome.message
+        graph.spin_for(1.0)
+        assert len(set(graph.goals) - before) == 1  # the approach only

@@ -1,0 +1,41 @@
+"""nodes.runner.run_node: a second Ctrl-C while a node cleans up does not cut the cleanup short
+(`ros2 launch` without a terminal sends its own SIGINT after the operator's)."""
+
+import signal
+import subprocess
+import sys
+
+NODE = '''
+import os, signal, sys, time
+from rclpy.node import Node
+from chord_ros.nodes.runner import run_node
+
+class Twice(Node):
+    def __init__(self):
+        super().__init__("twice")
+        print("ready", flush=True)
+
+    def close(self):
+        os.kill(os.getpid(), signal.SIGINT)  # launch's own SIGINT, during the cleanup
+        time.sleep(0.3)  # delivered here
+        print("closed", flush=True)
+
+    def destroy_node(self):
+        super().destroy_node()
+        print("destroyed", flush=True)
+
+sys.exit(run_node(Twice))
+'''
+
+
+def test_a_second_sigint_during_close_lets_the_cleanup_finish():
+    node = subprocess.Popen([sys.executable, "-c", NODE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert node.stdout.readline().strip() == "ready"
+        node.send_signal(signal.SIGINT)  # the operator's Ctrl-C
+        out, err = node.communicate(timeout=60)
+    finally:
+        node.kill()
+    assert node.returncode == 0, out + err
+    assert out.split() == ["closed", "destroyed"]
+    assert "KeyboardInterrupt" not in err

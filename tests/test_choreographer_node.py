@@ -285,6 +285,7 @@ def served_choreographer(tmp_path: Path, rclpy_context, name: str, *params: str)
         assert stop_cleanly(process) == 0
 
 
+@pytest.mark.slow  # a tiny-Wan choreographer of its own, two goals (~20 s)
 def test_wan_teacher_is_loaded_once_for_successive_goals(tmp_path, rclpy_context):
     """teacher:=wan with a tiny random-weight Wan saved like a real checkpoint directory."""
     from chord_core.teachers.tiny import build_tiny_wan

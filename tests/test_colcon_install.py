@@ -36,7 +36,7 @@ def colcon_build(workspace: Path, *options: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in sourced.split("\0") if "=" in line)
 
 
-@pytest.mark.parametrize("symlink", [False, True], ids=["copied", "symlinked"])
+@pytest.mark.parametrize("symlink", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["copied", "symlinked"])
 def test_an_installed_package_finds_its_data_in_its_share_directory(tmp_path, symlink):
     if shutil.which("colcon", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}") is None:
         pytest.fail("colcon is not installed: run scripts/setup.sh (pip-only) or source a ROS 2 install")

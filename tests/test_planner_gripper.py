@@ -1,11 +1,13 @@
 """planner + sim_arm as processes, their own graph (two planners would share the topics): a
 grasp that closes on nothing never carries."""
 
+import pytest
 from test_planner_node import planner_graph
 
 from chord_core.robot import flow_cases
 
 
+@pytest.mark.slow  # a graph of its own (~10 s): `bash scripts/test.sh -m slow` (CI runs it)
 def test_a_gripper_closing_on_nothing_stops_the_plan_before_the_carry(tmp_path):
     """The flow says the box is where the simulated one is not (it stands 30 cm to the right): the
     fingers close fully, the planner reports it and never sends the carry or the rest."""

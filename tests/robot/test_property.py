@@ -1,18 +1,21 @@
 """200 random flows (rigid and not, reachable and not, slow and fast, beside 0-2 obstacle boxes):
 every accepted plan is checked here, independently of chord_core.robot.safety, against every limit
-and for collisions; every refusal names a frame inside the flow and a reason."""
+and for collisions; every refusal names a frame inside the flow and a reason. Seeds 0-99 run in the
+default suite, 100-199 with the slow ones (CI runs both; planning is ~0.45 s a flow here)."""
 
 from pathlib import Path
 
 import numpy as np
 import pinocchio as pin
+import pytest
 
 from chord_core.robot import flow_cases
 from chord_core.robot.grasp import AntipodalSampler
 from chord_core.robot.planner import plan_flow
 from chord_core.robot.safety import PlanRefused
 
-CASES = 200
+HALVES = [pytest.param(range(0, 100), id="seeds-0-99"),
+          pytest.param(range(100, 200), id="seeds-100-199", marks=pytest.mark.slow)]
 
 
 def independent_violations(plan, cfg, urdf_model, urdf_data, flow) -> list[str]:
@@ -88,14 +91,15 @@ def arm_collisions(plan, scene, urdf_model, urdf_data, vertices, table_height, s
     return sorted(problems)
 
 
-def test_random_flows_give_safe_plans_or_reasoned_refusals(panda):
+@pytest.mark.parametrize("seeds", HALVES)
+def test_random_flows_give_safe_plans_or_reasoned_refusals(panda, seeds):
     urdf_model = pin.buildModelFromUrdf(panda.config.resolved_urdf())
     urdf_data = urdf_model.createData()
     vertices = mesh_vertices(panda.config.resolved_urdf(), urdf_model)
     proposer = AntipodalSampler(panda.config, num_samples=40, approach_angles=6, max_grasps=4)
     accepted = refused = with_obstacles = 0
     failures = []
-    for seed in range(CASES):
+    for seed in seeds:
         case = flow_cases.random_flow_case(seed)
         try:
             plan = plan_flow(case.flow, case.scene, panda, case.mode, proposer=proposer, max_grasp_tries=1)
@@ -111,6 +115,7 @@ def test_random_flows_give_safe_plans_or_reasoned_refusals(panda):
         if problems:
             failures.append((seed, problems))
     assert not failures, failures[:5]
-    # the mix matters: both outcomes must be exercised for the test to mean anything
-    assert accepted >= 30 and refused >= 30, (accepted, refused)
-    assert with_obstacles >= 20, with_obstacles  # accepted plans that passed beside obstacles
+    # the mix matters: both outcomes must be exercised for the test to mean anything (seeds 0-99:
+    # 28 accepted, 72 refused, 21 beside obstacles; 100-199: 33, 67, 20)
+    assert accepted >= 15 and refused >= 15, (accepted, refused)
+    assert with_obstacles >= 10, with_obstacles  # accepted plans that passed beside obstacles

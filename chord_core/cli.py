@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "animate": "chord_core.commands.animate",
     "plan": "chord_core.commands.plan",
     "prior": "chord_core.commands.prior",
+    "view": "chord_core.commands.view",
 }
 BENCHMARKS: dict[str, str] = {"render": "chord_core.bench.render", "planner": "chord_core.bench.planner",
                               "recovery": "chord_core.bench.recovery", "step": "chord_core.bench.step",

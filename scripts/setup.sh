@@ -21,8 +21,9 @@ hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 # pip, without the notices this machine's pip config prints for every local index it skips.
 pip_quiet() { "$venv/bin/python" -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; }
 
-# 1. Debian libraries: open3d needs libusb; MuJoCo renders offscreen with OSMesa or EGL.
-debs="libusb-1.0-0 libosmesa6 libegl1 libgl1"
+# 1. Debian libraries: open3d needs libusb; MuJoCo renders offscreen with OSMesa or EGL;
+#    `chord view --screenshot` (and the viewer's page tests) drive a headless Chromium.
+debs="libusb-1.0-0 libosmesa6 libegl1 libgl1 chromium"
 missing=""
 for pkg in $debs; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

@@ -91,3 +91,22 @@ def test_preset_values_are_validated():
         load_preset("cpu-test").replace(lr_deformation=[1e-2, 0.0])
     with pytest.raises(ChordError, match="appearance_sigma must be >= 0"):
         load_preset("cpu-test").replace(appearance_sigma=-0.1)
+
+
+def test_animate_hands_the_live_flow_to_a_watcher(scene_files, tmp_path):
+    from chord_core.distill.pipeline import animate
+    from chord_core.distill.presets import load_preset
+
+    scans, motion = scene_files
+    preset = load_preset("cpu-test").replace(iterations=5, frames=5)
+    seen = []
+    animate("slide the red block right", tmp_path, preset, scene_paths=scans, teacher_kind="reference",
+            reference_motion=motion, write_views=False, live_flow=seen.append, live_every=2)
+    assert len(seen) == 4  # before the first iteration, after 2, after 4 and after the last (5)
+    start = seen[0].trajectories
+    np.testing.assert_allclose(start, np.broadcast_to(start[0], start.shape), atol=1e-6)  # nothing moved yet
+    np.testing.assert_array_equal(seen[-1].trajectories, Flow.load(tmp_path / "flow.npz").trajectories)
+    assert np.abs(seen[-1].trajectories - start).max() > 1e-4
+    with pytest.raises(ChordError, match="positive interval"):
+        animate("a", tmp_path / "bad", preset, scene_paths=scans, teacher_kind="reference",
+                reference_motion=motion, live_flow=seen.append, live_every=0)

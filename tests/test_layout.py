@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # chord_core stages, lowest first; a stage may import itself and any stage before it.
-STAGES = ("errors", "share", "formats", "motion", "render", "scene", "teachers", "prior", "distill", "robot",
+STAGES = ("errors", "share", "formats", "motion", "render", "scene", "teachers", "prior", "distill", "robot", "view",
           "commands", "bench", "cli")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from chord_core.distill.pipeline import DEFAULT_PRESETS, TEACHERS, animate
 from chord_core.distill.presets import PRESET_NAMES, load_preset
 from chord_core.errors import ChordError
+from chord_core.view.live import LiveView
 
 HELP = "distil dense object flow for scanned objects and a text command"
 
@@ -37,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     parser.add_argument("--continue-from", help="a previous flow.npz: start where it ended (long-horizon chaining)")
+    parser.add_argument("--view", action="store_true", help="watch the flow take shape in the 3D viewer "
+                        "(`chord view`) while it distils; the page stays up after the run until Ctrl-C")
+    parser.add_argument("--view-port", type=int, default=8080, help="the viewer's port (with --view)")
+    parser.add_argument("--view-every", type=int, default=20, help="iterations between viewer updates (with --view)")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved configuration (cameras, tau "
                         "schedule and shift, negative prompt, dtypes, loss weights, framing) and stop; loads no "
                         "Wan weights and distils nothing")
@@ -66,10 +71,16 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix(phase=p.phase, tau=f"{p.tau:.3f}", sds=f"{p.losses['sds']:.3g}", refresh=False)
         bar.refresh()
 
+    live = LiveView(args.view_port) if args.view else None
     try:
         result = animate(args.prompt, args.out, preset, scene_paths=args.scene, teacher_kind=args.teacher,
                          model_dir=args.model_dir, reference_motion=args.reference_motion, seed=args.seed,
-                         resume=args.resume, continue_from=args.continue_from, progress=report, cancel=cancel)
+                         resume=args.resume, continue_from=args.continue_from, progress=report, cancel=cancel,
+                         live_flow=live.show if live else None, live_every=args.view_every)
+    except BaseException:
+        if live is not None:
+            live.close()
+        raise
     finally:
         signal.signal(signal.SIGINT, previous_handler)
         bar.close()
@@ -82,7 +93,13 @@ def run(args: argparse.Namespace) -> int:
           f"max displacement {moved.max():.3f} m)")
     print(f"views: {result.out_dir / 'views.mp4'}  losses: {result.out_dir / 'losses.png'}  "
           f"summary: {result.out_dir / 'summary.json'}")
+    if live is not None and live.viewer is not None:
+        print(f"viewer still at {live.viewer.url}; Ctrl-C stops it")
+        from chord_core.view.server import wait_until_interrupted
+
+        wait_until_interrupted(live.viewer)
     return 0
+
 
 
 def _dry_run(args: argparse.Namespace, preset) -> int:

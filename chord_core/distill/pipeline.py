@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,15 +80,35 @@ def chained_scans(paths: list[str], previous: Flow) -> list[Scan]:
     return out
 
 
+def _with_live_flow(progress, live_flow: Callable[[Flow], None], every: int, current: Callable[[], Flow]):
+    """The progress callback, also handing the current flow to `live_flow` every `every` iterations."""
+    import torch
+
+    if every < 1:
+        raise ChordError(f"live flow updates need a positive interval, got {every}")
+
+    def report(p) -> None:
+        if progress is not None:
+            progress(p)
+        if p.iteration % every == 0 or p.iteration == p.total:
+            with torch.no_grad():
+                live_flow(current())
+
+    return report
+
+
 def animate(prompt: str, out_dir: str | Path, preset: Preset, *, scene_paths: list[str] | None = None,
             scans: list[Scan] | None = None, teacher_kind: str = "wan", model_dir: str | None = None,
             reference_motion: str | None = None, seed: int = 0, resume: bool = False,
             continue_from: str | None = None, progress=None, cancel: threading.Event | None = None,
-            write_views: bool = True, teacher=None) -> AnimateResult:
+            write_views: bool = True, teacher=None, live_flow: Callable[[Flow], None] | None = None,
+            live_every: int = 20) -> AnimateResult:
     """Run the whole pipeline and write the outputs; scans may be given in memory instead of paths.
 
     `teacher`: an already loaded Wan teacher to reuse (a long-lived node loads its weights once);
-    None builds the one `teacher_kind` names.
+    None builds the one `teacher_kind` names. `live_flow` receives the flow as it stands before the
+    first iteration and every `live_every` iterations (a viewer watching a run); it costs one export
+    each time.
     """
     import torch
 
@@ -112,8 +133,14 @@ def animate(prompt: str, out_dir: str | Path, preset: Preset, *, scene_paths: li
         teacher = build_teacher(teacher_kind, scene, preset, model_dir=model_dir,
                                 reference_motion=reference_motion, device=preset.device)
     t_setup = time.perf_counter() - t_start
+    if live_flow is not None:
+        progress = _with_live_flow(progress, live_flow, live_every, lambda: export_flow(scene, distiller.motion,
+                                                                                       prompt, preset.fps))
     distiller = Distiller(scene, teacher, preset, prompt, out_dir, seed=seed, progress=progress, cancel=cancel,
                           device=preset.device)
+    if live_flow is not None:
+        with torch.no_grad():
+            live_flow(export_flow(scene, distiller.motion, prompt, preset.fps))
     result = distiller.run(resume=resume)
     t_loop = time.perf_counter() - t_start - t_setup
     flow = export_flow(scene, result.motion, prompt, preset.fps)

@@ -42,6 +42,11 @@ WORKSPACE_X = (0.35, 0.65)   # metres in front of the robot base
 WORKSPACE_Y = (-0.25, 0.25)
 SIZE_RANGE = (0.04, 0.20)    # object extent, metres
 HELD_OUT_HUES = (0.42, 0.58)  # cyan-ish colours never appear in training (the benchmark uses them)
+MARKED_FRACTION = 0.7        # objects with a one-sided marker (the rest keep plain textures)
+MARKER_SHARE = 0.2           # of an object's points, on the marked side
+MARKER_GREY = 0.08           # near black: stands out on every training colour and on the white background
+#: Bumped whenever clips are made differently, so cached shards of an older recipe are remade.
+CLIP_RECIPE = 2
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,21 @@ def random_color(rng: np.random.Generator) -> tuple[float, float, float]:
     return colorsys.hsv_to_rgb(hue, rng.uniform(0.5, 0.95), rng.uniform(0.45, 0.95))
 
 
+def paint_marker(points: np.ndarray, colors: np.ndarray, heading: float) -> np.ndarray:
+    """Colours with the side of the object towards ``heading`` (radians, shape frame; a vertical
+    cut) painted near black.
+
+    Why: a turn's sign changes few pixels of a plain, nearly symmetric object at 32 px (the first
+    prior never learnt it: its loss was the same for "turn left" and "turn right"); a marker on the
+    side the cameras see moves one way for counterclockwise and the other for clockwise, as clearly
+    as a slide.
+    """
+    along = (points[:, :2] - points[:, :2].mean(0)) @ np.array([np.cos(heading), np.sin(heading)])
+    marked = colors.copy()
+    marked[along >= np.quantile(along, 1.0 - MARKER_SHARE)] = MARKER_GREY
+    return marked
+
+
 def place_object(points: np.ndarray, labels: np.ndarray, colors: np.ndarray, name: str, yaw: float,
                  position: tuple[float, float], hinge: np.ndarray | None = None, lid_open: float = 0.0) -> PlacedObject:
     """Turn a shape about z by yaw and put its base centre at (x, y) on the table."""
@@ -95,8 +115,10 @@ def place_object(points: np.ndarray, labels: np.ndarray, colors: np.ndarray, nam
                         labels.astype(np.int32), yaw, world_hinge, lid_open)
 
 
-def random_object(rng: np.random.Generator, scan_points: int) -> PlacedObject:
-    """A random training object: shape, size, colours, texture, pose in the workspace."""
+def random_object(rng: np.random.Generator, scan_points: int, marked_fraction: float = MARKED_FRACTION,
+                  viewer_azimuth_deg: float = 180.0) -> PlacedObject:
+    """A random training object: shape, size, colours, texture, pose in the workspace; on
+    ``marked_fraction`` of them a marker on a side within 75° of the cameras' azimuth."""
     kind = str(rng.choice(SHAPES))
     size = np.exp(rng.uniform(*np.log(SIZE_RANGE), size=3))  # log-uniform: as many small as large
     if kind == "slab":
@@ -110,9 +132,12 @@ def random_object(rng: np.random.Generator, scan_points: int) -> PlacedObject:
     if kind == "chest" and rng.uniform() < 0.6:
         lid = shape.labels == 1
         colors[lid] = texture(shape.points[lid], random_color(rng), period)
+    yaw = float(rng.uniform(0, 2 * np.pi))
+    if rng.uniform() < marked_fraction:
+        facing = np.radians(viewer_azimuth_deg + rng.uniform(-75.0, 75.0))
+        colors = paint_marker(shape.points, colors, facing - yaw)
     position = (rng.uniform(*WORKSPACE_X), rng.uniform(*WORKSPACE_Y))
-    return place_object(shape.points, shape.labels, colors, kind, float(rng.uniform(0, 2 * np.pi)), position,
-                        shape.hinge, lid_open)
+    return place_object(shape.points, shape.labels, colors, kind, yaw, position, shape.hinge, lid_open)
 
 
 def motion_transforms(obj: PlacedObject, primitives: list[Primitive], frames: int) -> ReferenceMotion:
@@ -155,7 +180,8 @@ def lid_aware_motion(obj: PlacedObject, rng: np.random.Generator) -> list[Primit
 
 
 def make_clips(settings: ClipSettings, motions: int, cameras_per_motion: int, seed: int,
-               progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+               progress: Callable[[int, int], None] | None = None,
+               marked_fraction: float = MARKED_FRACTION) -> dict[str, np.ndarray]:
     """``motions`` random (object, motion, caption) triples, each rendered from several cameras.
 
     Returns arrays: videos uint8 [N, F, H, W, 3], tokens int64 [N, T], captions str [N].
@@ -163,7 +189,7 @@ def make_clips(settings: ClipSettings, motions: int, cameras_per_motion: int, se
     rng = np.random.default_rng(seed)
     videos, tokens, captions = [], [], []
     for index in range(motions):
-        obj = random_object(rng, settings.scan_points)
+        obj = random_object(rng, settings.scan_points, marked_fraction, float(np.mean(settings.arc.azimuth_deg)))
         primitives = lid_aware_motion(obj, rng)
         motion = motion_transforms(obj, primitives, settings.frames)
         video = render_clips(obj, motion, settings, cameras_per_motion, int(rng.integers(2**31)))
@@ -179,7 +205,7 @@ def make_clips(settings: ClipSettings, motions: int, cameras_per_motion: int, se
 def load_or_make_shard(path: Path, settings: ClipSettings, motions: int, cameras_per_motion: int, seed: int,
                        progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
     """A shard of clips cached at ``path`` (regenerated if missing or made with other settings)."""
-    key = repr((settings.to_dict(), motions, cameras_per_motion, seed))
+    key = repr((settings.to_dict(), motions, cameras_per_motion, seed, CLIP_RECIPE))
     if path.is_file():
         with np.load(path, allow_pickle=False) as data:
             if str(data["key"]) == key:

@@ -44,6 +44,7 @@ from chord_core.distill.presets import load_preset
 from chord_core.errors import ChordError
 from chord_core.formats.scans import Scan
 from chord_core.prior.vocabulary import check_command, tokenize
+from chord_core.view.live import LiveView
 from chord_msgs.action import Choreograph
 from chord_msgs.msg import ObjectFlow
 from chord_ros import names
@@ -136,7 +137,13 @@ class Choreographer(Node):
         self.frame_id = self.frames.planning_frame
         self.write_views = declare(self, "write_views", True,
                                    "render views.mp4 of each run for people (CPU: tens of seconds per run)")
+        self.view_port = declare(self, "view_port", 0,
+                                 "watch each run's flow form in the 3D viewer (`chord view`) at "
+                                 "http://<view_host>:<view_port>; 0 = no viewer")
+        self.view_host = declare(self, "view_host", "127.0.0.1", "the viewer's address; 0.0.0.0 = every interface")
+        self.view_every = declare(self, "view_every", 20, "iterations between viewer updates")
         self._validate()
+        self._live = LiveView(self.view_port, self.view_host, self.get_logger().info) if self.view_port else None
         self._busy = threading.Lock()
         self._running: RunState | None = None  # the goal close() stops
         self._admit = threading.Lock()  # guards _queued
@@ -176,6 +183,9 @@ class Choreographer(Node):
         if self.stop_wait < 0 or min(self.max_points_per_cloud, self.max_command_chars) < 1:
             raise ChordError(f"stop_wait must be >= 0 s and max_points_per_cloud, max_command_chars >= 1, got "
                              f"{self.stop_wait}, {self.max_points_per_cloud}, {self.max_command_chars}")
+        if not 0 <= self.view_port <= 65535 or self.view_every < 1:
+            raise ChordError(f"view_port must be 0 (off) or a port, view_every >= 1; got {self.view_port}, "
+                             f"{self.view_every}")
         load_preset(self.preset).replace(device=self.device or None)
 
     def _on_goal(self, goal: Choreograph.Goal) -> GoalResponse:
@@ -310,6 +320,8 @@ class Choreographer(Node):
             self._running.cancel.set()
         if not self._busy.acquire(timeout=self.stop_wait + 5.0):  # the worker ends at its next iteration
             self.get_logger().warning("shutting down while a run is still stopping")
+        if self._live is not None:
+            self._live.close()
 
     def _cancel(self, goal_handle, state: RunState, out_dir: Path) -> Choreograph.Result:
         """Answer at once; the worker stops at the end of its current iteration and writes the checkpoint."""
@@ -357,7 +369,8 @@ class Choreographer(Node):
                          model_dir=self.model_dir or None, reference_motion=self.reference_motion or None,
                          seed=int(goal.seed), resume=bool(goal.resume_run), progress=state.report,
                          cancel=state.cancel,
-                         write_views=self.write_views, teacher=self._loaded_teacher(preset, state))
+                         write_views=self.write_views, teacher=self._loaded_teacher(preset, state),
+                         live_flow=self._live.show if self._live else None, live_every=self.view_every)
         return flow_to_msg(result.flow, frame_id=self.frame_id, stamp=self.get_clock().now().to_msg())
 
     def _work(self, goal, scans: list[Scan], preset, out_dir: Path, state: RunState) -> None:

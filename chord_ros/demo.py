@@ -189,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
     values = {"use_sim": "true", "teacher": args.teacher, "model_dir": args.model_dir, "device": args.device,
               "preset": args.preset or DEFAULT_PRESETS[args.teacher], "auto_execute": "false", "record_bag": "true",
               "bag_path": str(out / "bag"), "work_dir": str(out / "runs"), "video_dir": str(out / "sim"),
+              "plan_dir": str(out / "plans"),
               "real_time_factor": str(args.real_time_factor)}
     print(teacher_line(args.teacher, motion_path))
     print(f"outputs: {out}")
@@ -247,10 +248,15 @@ def _report(out: Path, *, prompt: str, args, error: ObjectError, motion_path: st
     print(f"teacher            : {args.teacher}{notes.get(args.teacher, '')}")
     print(f"flow               : {run_dir / 'flow.npz'}")
     print(f"renders            : {run_dir / 'views.mp4'}  {run_dir / 'losses.png'}  {run_dir / 'summary.json'}")
+    plans = sorted((out / "plans").glob("*/"), key=lambda p: p.stat().st_mtime)
+    plan_dir = plans[-1] if plans else out / "plans"
+    print(f"plan               : {plan_dir / 'plan.npz'}  {plan_dir / 'grasp.json'}")
     print(f"bag (MCAP)         : {out / 'bag'}")
     videos = sorted((out / "sim").glob("*.mp4"))
     print(f"simulation video   : {videos[-1] if videos else 'none (no GL backend; see logs)'}")
     print(f"logs               : {out / 'logs'}")
+    scans = " ".join(str(s) for s in graph.demo_scene()[0])
+    print(f"see it in 3D       : .venv/bin/chord view {run_dir} --plan {plan_dir} --scene {scans}")
     print(f"final object error : {error.position_mm:.1f} mm, {error.rotation_deg:.1f} deg "
           f"('{name}' in simulation vs the flow's target)")
     if args.teacher == "reference":

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from chord_core.errors import ChordError
+from chord_core.formats.flow import Flow
+from chord_core.view.content import build_content, load_plan_dir, load_summary
 from chord_ros import demo, graph
 from chord_ros.bag import read_bag
 
@@ -61,7 +63,17 @@ def test_demo_reports_outputs_and_final_error(tmp_path):
     assert Path(fields["flow"]).is_file()
     assert all(Path(p).is_file() for p in fields["renders"].split())
     topics = {r.topic for r in read_bag(fields["bag (MCAP)"])}
-    assert {"/chord/flow", "/chord/plan", "/chord/object_pose/block", "/joint_states"} <= topics
+    assert {"/chord/flow", "/chord/plan", "/chord/object_pose/block", "/joint_states", "/tf",
+            "/robot_description"} <= topics  # what Foxglove needs to draw the arm from the bag alone
+    # the executed plan is on disk, and the printed `chord view` line replays it with the flow
+    plan_dir = Path(fields["plan"].split()[0]).parent
+    plan, grasp = load_plan_dir(plan_dir)
+    assert bool(plan["accepted"]) and grasp["object_name"] == "block" and grasp["grasp"] is not None
+    view = fields["see it in 3D"].split()
+    assert view[1:3] == ["view", str(Path(fields["flow"]).parent)] and view[3:5] == ["--plan", str(plan_dir)]
+    content = build_content(Flow.load(fields["flow"]), plan, grasp, [], load_summary(view[2]))
+    assert content.plan is not None and content.grasp is not None
+    assert content.tick_frames.max() == len(content.flow.trajectories) - 1  # the arm carries it to the end
     position, rotation = map(float, re.match(r"([\d.]+) mm, ([\d.]+) deg", fields["final object error"]).groups())
     assert position <= 10.0 and rotation <= 5.0  # the planner's grasp target
     truth = re.match(r"([\d.]+) mm, ([\d.]+) deg", fields["vs known target"])

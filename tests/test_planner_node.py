@@ -21,6 +21,7 @@ from chord_core.robot import flow_cases
 from chord_core.robot.config import PANDA_ARM_JOINTS
 from chord_core.robot.planner import Plan
 from chord_core.robot.safety import PlanRefused
+from chord_core.view.content import load_plan_dir
 from chord_ros import names
 from chord_ros.convert import flow_to_msg
 
@@ -124,9 +125,11 @@ def planner_graph(tmp, sim_arm_params: dict, planner_params: dict, box_shift=(0.
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
-    with planner_graph(tmp_path_factory.mktemp("planner"), {"real_time_factor": 20.0},
-                       {"grasp_backend": "antipodal", "auto_execute": False,
+    tmp = tmp_path_factory.mktemp("planner")
+    with planner_graph(tmp, {"real_time_factor": 20.0},
+                       {"grasp_backend": "antipodal", "auto_execute": False, "plan_dir": str(tmp / "plans"),
                         "static_transforms": f"['{SIDE_CAMERA}']"}) as observer:
+        observer.plan_dir = tmp / "plans"
         yield observer
 
 
@@ -144,6 +147,9 @@ def test_a_plan_moves_the_arm_only_once_its_execute_request_arrives(graph):
     assert len(first.trajectory.points) > 10 and len(first.trajectory.joint_names) == 7  # the arm; the gripper beside
     assert len(first.gripper_openings) == len(first.trajectory.points)
     assert len(first.tracking_errors) == case.flow.num_frames
+    saved, grasp = load_plan_dir(graph.plan_dir / first.plan_id)  # what `chord view --plan` replays
+    assert bool(saved["accepted"]) and grasp["object_name"] == "box"
+    np.testing.assert_array_equal(saved["positions"], [p.positions for p in first.trajectory.points])
     graph.spin_for(3.0)
     assert set(graph.goals) == before, "a plan reached the arm without an execute request"
 

@@ -27,19 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory")
 
 
-def write_outputs(plan, out: Path) -> None:
-    """plan.npz and grasp.json (also for a refusal, so a caller sees why)."""
-    out.mkdir(parents=True, exist_ok=True)
-    plan.save(out / "plan.npz")
-    report = {"accepted": plan.accepted, "reason": plan.reason, "offending_frame": plan.offending_frame,
-              "mode": plan.mode, "object_name": plan.object_name,
-              "max_tracking_error_m": plan.max_tracking_error, "planning_time_s": plan.planning_time,
-              "trajectory_backend": plan.extra.get("trajectory_backend"),
-              "support_lift_m": plan.extra.get("support_lift_m", 0.0),
-              "grasp": plan.grasp.to_json(plan.object_name) if plan.grasp is not None else None}
-    (out / "grasp.json").write_text(json.dumps(report, indent=2))
-
-
 def run(args: argparse.Namespace) -> int:
     import os
 
@@ -61,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     proposer = make_grasp_proposer(config, args.grasp_backend) if args.mode == "grasp" else None
     plan = plan_report(flow, match.scene, model, args.mode, args.object, proposer=proposer)
     out = Path(args.out)
-    write_outputs(plan, out)
+    plan.write_dir(out)
     if not plan.accepted:
         print(f"plan refused at flow frame {plan.offending_frame}: {plan.reason}")
         return 1

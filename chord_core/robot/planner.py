@@ -9,6 +9,7 @@ on request); whichever it is, its trajectory goes through the same tracking chec
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,20 @@ class Plan:
             accepted=np.bool_(self.accepted), reason=np.str_(self.reason),
             offending_frame=np.int64(self.offending_frame), planning_time=np.float64(self.planning_time))
         return path
+
+    def write_dir(self, out: str | Path) -> Path:
+        """plan.npz and grasp.json in ``out`` (also for a refusal, so a reader sees why): what
+        `chord plan --out` writes and `chord view --plan` reads."""
+        out = Path(out)
+        self.save(out / "plan.npz")
+        report = {"accepted": self.accepted, "reason": self.reason, "offending_frame": self.offending_frame,
+                  "mode": self.mode, "object_name": self.object_name,
+                  "max_tracking_error_m": self.max_tracking_error, "planning_time_s": self.planning_time,
+                  "trajectory_backend": self.extra.get("trajectory_backend"),
+                  "support_lift_m": self.extra.get("support_lift_m", 0.0),
+                  "grasp": self.grasp.to_json(self.object_name) if self.grasp is not None else None}
+        (out / "grasp.json").write_text(json.dumps(report, indent=2))
+        return out
 
     @classmethod
     def refused(cls, error: PlanRefused, joint_names: tuple[str, ...], mode: str, object_name: str,

@@ -43,6 +43,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from action_msgs.msg import GoalStatus
@@ -203,6 +204,9 @@ class Planner(Node):
         self.max_grasp_tries = int(declare(self, "max_grasp_tries", 3, "grasp candidates tried before refusing"))
         flow_topic = declare(self, "flow_topic", names.FLOW_TOPIC, "ObjectFlow input")
         plan_topic = declare(self, "plan_topic", names.PLAN_TOPIC, "PlanReport output (transient local)")
+        plan_dir = declare(self, "plan_dir", "", "write each reported plan to plan_dir/<plan_id>/ (plan.npz, "
+                           "grasp.json: what `chord view --plan` shows); empty = none")
+        self.plan_dir = Path(plan_dir).expanduser() if plan_dir else None
         self.frames = declare_frames(self, "flows are moved into it; plans and markers are in it", "flows")
         self.frame_id = self.frames.planning_frame
         if self.mode not in MODES:
@@ -337,6 +341,11 @@ class Planner(Node):
         stamp = self.get_clock().now().to_msg()
         report = plan_to_report(plan, self.frame_id, stamp)
         report.plan_id, report.awaiting_confirmation, report.flow_stamp = plan_id, awaiting, flow_stamp
+        if self.plan_dir is not None:  # on disk before the report, so whoever reads the report finds it
+            try:
+                plan.write_dir(self.plan_dir / plan_id)
+            except OSError as error:  # a full disk must not stop the planner from answering
+                self.get_logger().error(f"could not write plan '{plan_id}' to {self.plan_dir}: {error}")
         self.plan_pub.publish(report)
         if plan.grasp is not None:
             g = plan.grasp

@@ -52,7 +52,12 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument("reference_motion", "", "motion.npz of teacher reference; empty = the bundled demo motion"),
     Argument("work_dir", "", "where the choreographer writes its runs; empty = ~/.ros/chord_runs"),
     Argument("video_dir", "", "where sim_arm writes a video per executed trajectory; empty = none"),
+    Argument("plan_dir", "", "where the planner writes each plan (plan_dir/<plan_id>/plan.npz, grasp.json) for "
+             "`chord view --plan`; empty = none"),
     Argument("real_time_factor", "1.0", "simulation speed relative to real time (sim_arm)"),
+    Argument("use_sim_time", "false", "every node (and RViz) reads time from sim_arm's /clock (simulated time, "
+             "real_time_factor x the wall clock): stamps, bag times and timers in simulated seconds; needs use_sim",
+             ("true", "false")),
     Argument("rviz", "false", "start RViz with config/chord.rviz (robot, object clouds, flow, grasp and plan "
              "markers); needs rviz2 from a ROS 2 install", ("true", "false")),
 )
@@ -104,6 +109,8 @@ def resolve(values: dict[str, str] | None = None) -> dict[str, str]:
     for a in ARGUMENTS:
         if a.choices and out[a.name] not in a.choices:
             raise ChordError(f"launch argument {a.name}:={out[a.name]} must be one of {list(a.choices)}")
+    if out["use_sim_time"] == "true" and out["use_sim"] != "true":
+        raise ChordError("use_sim_time:=true needs use_sim:=true: sim_arm publishes the simulated /clock")
     try:
         float(out["real_time_factor"])
         int(out["iterations"])
@@ -125,7 +132,7 @@ def nodes(values: dict[str, str] | None = None) -> list[NodeSpec]:
                                    "reference_motion": reference_motion, "device": v["device"],
                                    "work_dir": v["work_dir"]}),
         NodeSpec("command", {"iterations": int(v["iterations"])}),
-        NodeSpec("planner", {"auto_execute": (v["auto_execute"] or v["use_sim"]) == "true"}),
+        NodeSpec("planner", {"auto_execute": (v["auto_execute"] or v["use_sim"]) == "true", "plan_dir": v["plan_dir"]}),
     ]
     if v["use_sim"] == "true":
         graph.append(NodeSpec("sim_arm", {"scene_files": scene, "video_dir": v["video_dir"],
@@ -133,5 +140,10 @@ def nodes(values: dict[str, str] | None = None) -> list[NodeSpec]:
     if v["record_bag"] == "true":
         graph.append(NodeSpec("flow_recorder", {"bag_path": v["bag_path"]}))
     if v["rviz"] == "true":
-        graph.append(NodeSpec("rviz2", package="rviz2", arguments=("-d", str(config_path("chord.rviz")))))
+        graph.append(NodeSpec("rviz2", package="rviz2", arguments=(
+            "-d", str(config_path("chord.rviz")), "--ros-args", "-p", f"use_sim_time:={v['use_sim_time']}")))
+    if v["use_sim_time"] == "true":
+        for spec in graph:
+            if spec.is_chord_node:
+                spec.parameters["use_sim_time"] = True
     return graph

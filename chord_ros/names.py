@@ -19,6 +19,7 @@ ARM_ACTION = "/arm_controller/follow_joint_trajectory"   # ros2_control conventi
 ARM_TRAJECTORY_TOPIC = "/arm_controller/joint_trajectory"  # trajectory_msgs/JointTrajectory
 GRIPPER_ACTION = "/gripper_controller/gripper_cmd"  # GripperCommand (ros2_control GripperActionController)
 TF_TOPIC = "/tf"                                 # tf2_msgs/TFMessage: sim_arm's links and objects
+CLOCK_TOPIC = "/clock"                           # rosgraph_msgs/Clock: sim_arm's simulated time (use_sim_time)
 ROBOT_DESCRIPTION_TOPIC = "/robot_description"   # std_msgs/String: the URDF (transient local), for RViz
 BASE_FRAME = "world"                             # robot base frame, z up, table at z = 0
 

@@ -28,8 +28,10 @@ HONOURED = {
     "reference_motion": ("/s/m.npz", "choreographer", "reference_motion", "/s/m.npz"),
     "work_dir": ("/w", "choreographer", "work_dir", "/w"),
     "video_dir": ("/v", "sim_arm", "video_dir", "/v"),
+    "plan_dir": ("/p", "planner", "plan_dir", "/p"),
     "real_time_factor": ("3.5", "sim_arm", "real_time_factor", 3.5),
     "rviz": ("true", "rviz2", None, True),
+    "use_sim_time": ("true", "planner", "use_sim_time", True),
 }
 
 
@@ -175,3 +177,13 @@ def test_a_missing_rviz2_is_a_clear_error_not_a_traceback(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ChordError, match="rviz2 .package rviz2. is not on PATH"):
         node_command(specs({"rviz": "true"})["rviz2"])
+
+
+def test_use_sim_time_reaches_every_node_and_needs_the_simulation():
+    got = specs({"use_sim_time": "true", "rviz": "true", "record_bag": "true"})
+    chord_nodes = [spec for spec in got.values() if spec.is_chord_node]
+    assert len(chord_nodes) == 5 and all(spec.parameters["use_sim_time"] is True for spec in chord_nodes)
+    assert got["rviz2"].arguments[-1] == "use_sim_time:=true"  # TF stamps in simulated time need RViz on it too
+    assert all("use_sim_time" not in spec.parameters for spec in specs({}).values())
+    with pytest.raises(ChordError, match="use_sim_time:=true needs use_sim:=true"):
+        graph.nodes({"use_sim_time": "true", "use_sim": "false"})

@@ -82,7 +82,8 @@ def arm(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("sim_arm")
     scene = save_scan(Scan("box", flow_cases.lift_and_move().scene["box"]), tmp / "box.npz")
-    proc = start_node("sim_arm", {"scene_files": f"['{scene}']", "real_time_factor": 20.0}, tmp / "sim_arm.log")
+    proc = start_node("sim_arm", {"scene_files": f"['{scene}']", "real_time_factor": 20.0, "use_sim_time": True},
+                      tmp / "sim_arm.log")
     context = Context()
     rclpy.init(context=context)
     client = None
@@ -250,3 +251,36 @@ def test_tf_and_robot_description_show_the_simulated_robot_and_objects(arm):
     np.testing.assert_allclose([box.x, box.y, box.z], [p.x, p.y, p.z], atol=1e-3)
     meshes = re.findall(r'filename="file://([^"]+)"', got["urdf"].data)
     assert "<robot" in got["urdf"].data and meshes and all(Path(m).is_file() for m in meshes)
+
+
+def test_clock_carries_simulated_time_and_stamps_follow_it(arm):
+    """/clock runs at real_time_factor (20) at rest and covers a goal's whole duration; with
+    use_sim_time the node's stamps are that simulated time, not the wall clock."""
+    import time
+
+    from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+    from rosgraph_msgs.msg import Clock
+
+    ticks = []  # (wall s at arrival, simulated s)
+    arm.node.create_subscription(Clock, names.CLOCK_TOPIC, lambda m: ticks.append(
+        (time.monotonic(), m.clock.sec + m.clock.nanosec * 1e-9)), QoSProfile(
+        depth=10, reliability=QoSReliabilityPolicy.BEST_EFFORT))
+    arm.spin_until(lambda: len(ticks) > 5, what="/clock")
+    first = ticks[-1]
+    arm.spin_until(lambda: ticks[-1][0] - first[0] > 2.0, what="2 s of /clock")
+    last = ticks[-1]
+    rate = (last[1] - first[1]) / (last[0] - first[0])
+    assert 10.0 < rate < 30.0, rate  # 20 simulated s per wall s, give or take message delays
+    assert all(b[1] >= a[1] for a, b in zip(ticks, ticks[1:]))
+    sim_now = ticks[-1][1]
+    arm.joint_states.clear()
+    arm.spin_until(lambda: arm.joint_states, what="/joint_states")
+    stamp = arm.joint_states[-1].header.stamp
+    assert abs(stamp.sec + stamp.nanosec * 1e-9 - sim_now) < 10.0  # simulated time, not ~1.8e9 s of wall time
+
+    q = arm.current()[:7]
+    before = ticks[-1][1]
+    done = arm.result(arm.send(_trajectory(JOINTS, [(0.0, q), (30.0, q + 0.1)])))  # 30 simulated s
+    assert done.result.error_code == arm.action.Result.SUCCESSFUL
+    arm.spin_until(lambda: ticks[-1][0] > time.monotonic() - 0.2, what="a fresh /clock")
+    assert ticks[-1][1] - before >= 30.0

@@ -33,6 +33,10 @@ Policies (README "Nodes"):
   not used: the simulated arm is always on time;
 * the physics advances only while a goal executes (and settles); between goals the scene is at rest
   and frozen. real_time_factor > 1 runs faster than real time (as fast as the CPU allows);
+* with `publish_clock`, simulated time goes out on /clock (`chord_ros/sim_clock.py`: the physics'
+  time while it steps, wall time x real_time_factor at rest). With `use_sim_time` every stamp of
+  this node is that time (the other nodes follow /clock through rclpy); its own timers run on the
+  wall clock, since it is the clock's source;
 * with `video_dir`, one mp4 per execution: goals that follow each other within a second (the steps
   of one plan) go into the same video.
 """
@@ -48,7 +52,10 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import JointState, PointCloud2
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -64,6 +71,7 @@ from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajecto
 from chord_ros.convert import make_header, numpy_to_cloud, pose_to_msg, transforms_msgs
 from chord_ros.node_params import declare, latched_qos
 from chord_ros.nodes.runner import run_node
+from chord_ros.sim_clock import SimClock
 from chord_ros.trajectory_conversion import (
     JointNamesError,
     TrajectoryArrays,
@@ -131,11 +139,15 @@ class SimArm(Node):
                                          "simulated seconds after the last point before the result"))
         self.frame_id = declare(self, "frame_id", names.BASE_FRAME, "frame of object poses and clouds")
         publish_tf = bool(declare(self, "publish_tf", True, "publish /tf (links, objects) and /robot_description"))
+        publish_clock = bool(declare(self, "publish_clock", True, "publish simulated time on /clock (for nodes "
+                                     "with use_sim_time)"))
+        clock_rate = float(declare(self, "clock_rate", 100.0, "Hz (wall clock) of /clock"))
         if interface not in TRAJECTORY_INTERFACES:
             raise ChordError(f"trajectory_interface must be one of {TRAJECTORY_INTERFACES}, got '{interface}'")
         for key, value in (("real_time_factor", self.rtf), ("joint_state_rate", rate),
                            ("start_tolerance", self.start_tolerance), ("goal_tolerance", self.goal_tolerance),
-                           ("video_fps", self.video_fps), ("gripper_timeout", self.gripper_timeout)):
+                           ("video_fps", self.video_fps), ("gripper_timeout", self.gripper_timeout),
+                           ("clock_rate", clock_rate)):
             if not value > 0:
                 raise ChordError(f"{key} must be > 0, got {value}")
         if not self.settle_time >= 0:
@@ -160,6 +172,9 @@ class SimArm(Node):
         self._warned_video = False
         self._video_idle_since: float | None = None  # set while a video waits for a next goal
         self._snapshot = self._take_snapshot()
+        self.sim_clock = SimClock(self.rtf, lambda: self.sim.time)
+        self._sim_stamps = bool(self.get_parameter("use_sim_time").value)
+        wall = Clock(clock_type=ClockType.STEADY_TIME)  # this node is the clock's source: its timers run on the wall
 
         group = ReentrantCallbackGroup()
         # transient local: matches volatile subscribers and those asking for the best available
@@ -170,7 +185,11 @@ class SimArm(Node):
         self.cloud_pubs = ({n: self.create_publisher(PointCloud2, names.object_cloud_topic(n), latched_qos())
                             for n in object_names} if self.publish_clouds else {})
         self.tf_pub = self._tf_publisher(config) if publish_tf else None
-        self.create_timer(1.0 / rate, self._publish_state, callback_group=group)
+        self.create_timer(1.0 / rate, self._publish_state, callback_group=group, clock=wall)
+        if publish_clock:
+            self.clock_pub = self.create_publisher(ClockMsg, names.CLOCK_TOPIC, QoSProfile(
+                depth=1, reliability=QoSReliabilityPolicy.BEST_EFFORT))  # as rclpy's time source subscribes
+            self.create_timer(1.0 / clock_rate, self._publish_clock, callback_group=group, clock=wall)
         self.feedback_period = 1.0 / rate
         self.server = ActionServer(self, self.action_type, arm_action, self._execute_goal,
                                    goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
@@ -182,7 +201,7 @@ class SimArm(Node):
             self.create_subscription(JointTrajectory, arm_topic, self._on_topic_trajectory, 10,
                                      callback_group=group)
         if self.video_dir:
-            self.create_timer(0.25, self._finish_video, callback_group=group)
+            self.create_timer(0.25, self._finish_video, callback_group=group, clock=wall)
         self._publish_clouds()
         self.get_logger().info(
             f"simulated arm ready: {len(self.sim.joint_names)} joints, objects {object_names}, action "
@@ -191,6 +210,13 @@ class SimArm(Node):
             f", real_time_factor {self.rtf}")
 
     # -- state publishing -----------------------------------------------------------------
+    def _publish_clock(self) -> None:
+        self.clock_pub.publish(ClockMsg(clock=self.sim_clock.now_msg()))
+
+    def _stamp(self):
+        """Now, as the stamps of this node's messages: simulated time with use_sim_time."""
+        return self.sim_clock.now_msg() if self._sim_stamps else self.get_clock().now().to_msg()
+
     def _take_snapshot(self) -> Snapshot:
         sim = self.sim
         return Snapshot(sim.positions, sim.velocities, sim.targets,
@@ -212,7 +238,7 @@ class SimArm(Node):
 
     def _publish_state(self) -> None:
         snap = self._snapshot
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._stamp()
         if self.tf_pub is not None:
             objects = list(snap.poses)
             positions = np.vstack([snap.link_positions, *(snap.poses[n][0][None] for n in objects)])
@@ -227,7 +253,7 @@ class SimArm(Node):
             pub.publish(PoseStamped(header=make_header(self.frame_id, stamp), pose=pose_to_msg(rotation, position)))
 
     def _publish_clouds(self) -> None:
-        stamp = self.get_clock().now().to_msg()
+        stamp = self._stamp()
         for name, pub in self.cloud_pubs.items():
             pub.publish(numpy_to_cloud(self.sim.object_cloud(name), self.colors[name], self.frame_id, stamp))
 
@@ -343,18 +369,22 @@ class SimArm(Node):
         start, wall0 = sim.time, time.monotonic()
         next_feedback = 0.0
         canceled = False
-        while not done(sim.time - start):
-            if goal_handle is not None and goal_handle.is_cancel_requested and not canceled:
-                canceled = True
-                on_cancel(sim.time - start)
-            sim.step(STEP_CHUNK)
-            self._snapshot = self._take_snapshot()
-            now = time.monotonic()
-            if goal_handle is not None and now >= next_feedback:
-                next_feedback = now + self.feedback_period
-                goal_handle.publish_feedback(make_feedback(sim.time - start))
-            ahead = wall0 + (sim.time - start) / self.rtf - now
-            time.sleep(max(ahead, 0.0))  # also yields to the publishers when running flat out
+        self.sim_clock.begin_stepping()
+        try:
+            while not done(sim.time - start):
+                if goal_handle is not None and goal_handle.is_cancel_requested and not canceled:
+                    canceled = True
+                    on_cancel(sim.time - start)
+                sim.step(STEP_CHUNK)
+                self._snapshot = self._take_snapshot()
+                now = time.monotonic()
+                if goal_handle is not None and now >= next_feedback:
+                    next_feedback = now + self.feedback_period
+                    goal_handle.publish_feedback(make_feedback(sim.time - start))
+                ahead = wall0 + (sim.time - start) / self.rtf - now
+                time.sleep(max(ahead, 0.0))  # also yields to the publishers when running flat out
+        finally:
+            self.sim_clock.end_stepping()
         self._publish_clouds()
         self._video_idle_since = time.monotonic()
         return canceled, sim.time - start, time.monotonic() - wall0
@@ -456,7 +486,7 @@ class SimArm(Node):
         snap = self._snapshot
         at = duration_msg(elapsed)
         feedback = self.action_type.Feedback()
-        feedback.header = make_header(self.frame_id, self.get_clock().now().to_msg())
+        feedback.header = make_header(self.frame_id, self._stamp())
         feedback.joint_names = list(self.sim.joint_names)
         feedback.desired = JointTrajectoryPoint(positions=snap.targets.tolist(), time_from_start=at)
         feedback.actual = JointTrajectoryPoint(positions=snap.positions.tolist(),

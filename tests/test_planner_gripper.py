@@ -18,7 +18,7 @@ def test_a_gripper_closing_on_nothing_stops_the_plan_before_the_carry(tmp_path):
         before = set(graph.goals)
         outcome = graph.execute(report.plan_id)
         assert not outcome.success
-        assert outcome.message.startswith("step 2/5, gripper close: the gripper closed on nothing"), outcome.message
-        assert "done before: arm approach+descend" in outcome.message
+        assert outcome.message.startswith("step 3/6, gripper close: the gripper closed on nothing"), outcome.message
+        assert "done before: gripper open to 60 mm, arm approach+descend" in outcome.message
         graph.spin_for(1.0)
         assert len(set(graph.goals) - before) == 1  # the approach only

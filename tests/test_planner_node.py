@@ -166,7 +166,7 @@ def test_a_plan_moves_the_arm_only_once_its_execute_request_arrives(graph):
     assert set(graph.goals) == before
 
     executed = graph.execute(second.plan_id)
-    assert executed.success and executed.message.startswith("executed all 5 steps"), executed.message
+    assert executed.success and executed.message.startswith("executed all 6 steps: gripper open to "), executed.message
     graph.spin_until(lambda: any(s == GoalStatus.STATUS_SUCCEEDED for g, s in graph.goals.items() if g not in before),
                      what="the arm's status of the goal")
     assert len(set(graph.goals) - before) == 3  # approach, carry, retreat; the gripper has its own action

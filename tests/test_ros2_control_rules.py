@@ -95,7 +95,7 @@ def test_the_rules_refuse_what_a_controller_refuses(panda):
     """The checker can fail: the former whole-plan trajectory with the finger joints, a goal ending
     in motion, and a repeated time are each refused."""
     arm = CONTROLLERS["arm_controller"]["ros__parameters"]
-    segment = execution_steps(planned(panda, "grasp"))[2]  # the carry
+    segment = execution_steps(planned(panda, "grasp"))[3]  # the carry
     msg = segment_to_trajectory(segment, panda.joint_names)
     limits = (panda.lower, panda.upper, panda.velocity_limits)
     with_fingers = segment_to_trajectory(segment, panda.joint_names)

@@ -4,10 +4,12 @@ A `joint_trajectory_controller` owns the arm joints only, and a gripper is drive
 action (GripperCommand). A plan's gripper opening changes only while the arm stands still (the
 `close` and `release` phases), so the plan splits there into
 
-    arm segment (approach, descend) -> gripper close -> arm segment (follow, hold)
-    -> gripper open -> arm segment (retreat)
+    gripper to the plan's first opening -> arm segment (approach, descend) -> gripper close
+    -> arm segment (follow, hold) -> gripper open -> arm segment (retreat)
 
-(a push keeps the gripper open: one arm segment). Every arm segment starts at t = 0 where the
+(a push keeps its opening: the gripper step, then one arm segment). The first step sets the
+opening the plan was certified with: a gripper left closed (a stopped plan, an operator's
+command) would otherwise approach the object with shut fingers. Every arm segment starts at t = 0 where the
 previous one ended and is rest-to-rest: zero velocity at its first and last point, which the
 controller requires at the end of a trajectory. The waypoints at which the plan waited for the
 fingers are dropped: the gripper command returns once the fingers have stopped.
@@ -39,15 +41,15 @@ class GripperStep:
     """Open or close the gripper to `width` (m, finger to finger) and wait until the fingers stop."""
 
     width: float
-    phase: str  # the plan phase that changes the opening: "close" or "release"
+    phase: str  # "prepare" (the plan's first opening), or the plan phase that changes it: "close", "release"
 
 
 def execution_steps(plan) -> list[ArmSegment | GripperStep]:
     """The plan's arm segments and gripper steps in execution order (an accepted plan only)."""
     if not plan.accepted or len(plan.times) == 0:
         raise ChordError("a refused plan has no steps to execute")
-    steps: list[ArmSegment | GripperStep] = []
     widths = np.asarray(plan.gripper, float)
+    steps: list[ArmSegment | GripperStep] = [GripperStep(float(widths[0]), "prepare")]
     changes = np.flatnonzero(np.abs(np.diff(widths)) > 1e-9) + 1  # first waypoint of each new opening
     starts = [0, *changes.tolist()]
     ends = [*changes.tolist(), len(plan.times)]

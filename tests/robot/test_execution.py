@@ -17,16 +17,17 @@ def grasp_plan(panda):
     return plan_flow(case.flow, case.scene, panda, "grasp")
 
 
-def test_a_grasp_splits_into_approach_close_carry_open_retreat(grasp_plan, panda):
+def test_a_grasp_splits_into_open_approach_close_carry_open_retreat(grasp_plan, panda):
     steps = execution_steps(grasp_plan)
     kinds = [type(s).__name__ for s in steps]
-    assert kinds == ["ArmSegment", "GripperStep", "ArmSegment", "GripperStep", "ArmSegment"]
-    close, release = steps[1], steps[3]
+    assert kinds == ["GripperStep", "ArmSegment", "GripperStep", "ArmSegment", "GripperStep", "ArmSegment"]
+    prepare, close, release = steps[0], steps[2], steps[4]
+    assert (prepare.phase, prepare.width) == ("prepare", grasp_plan.gripper[0]) and prepare.width > 0.03
     assert (close.phase, close.width) == ("close", 0.0)
     assert release.phase == "release" and release.width == pytest.approx(grasp_plan.gripper[0])
-    assert steps[0].phases == ("approach", "descend")
-    assert steps[2].phases[-2:] == ("follow", "hold") and steps[4].phases[-1] == "retreat"
-    for segment in steps[::2]:
+    assert steps[1].phases == ("approach", "descend")
+    assert steps[3].phases[-2:] == ("follow", "hold") and steps[5].phases[-1] == "retreat"
+    for segment in steps[1::2]:
         assert segment.positions.shape[1] == len(panda.joint_names)  # arm joints only
         np.testing.assert_array_equal(segment.positions, grasp_plan.positions[segment.plan_indices])
         assert segment.times[0] == 0.0 and np.all(np.diff(segment.times) > 0)
@@ -53,13 +54,13 @@ def test_the_segments_replay_every_waypoint_and_skip_only_waits_in_place(grasp_p
         assert grasp_plan.phases[k] in ("close", "release")
 
 
-def test_a_push_keeps_the_gripper_open_and_is_one_trajectory(panda):
+def test_a_push_sets_its_opening_once_and_is_one_trajectory(panda):
     case = flow_cases.push_across()
     plan = plan_flow(case.flow, case.scene, panda, "push")
     steps = execution_steps(plan)
-    assert len(steps) == 1 and isinstance(steps[0], ArmSegment)
-    np.testing.assert_array_equal(steps[0].plan_indices, np.arange(len(plan.times)))
-    assert not any(isinstance(s, GripperStep) for s in steps)
+    assert len(steps) == 2 and steps[0] == GripperStep(float(plan.gripper[0]), "prepare")
+    assert isinstance(steps[1], ArmSegment)
+    np.testing.assert_array_equal(steps[1].plan_indices, np.arange(len(plan.times)))
 
 
 def test_a_refused_plan_has_no_steps(panda):

@@ -32,6 +32,9 @@ def test_animate_reference_writes_every_output(scene_files, tmp_path, capsys):
     assert "reference teacher follows a known target motion" in printed
     flow = Flow.load(out / "flow.npz")
     assert flow.num_frames == 5 and flow.object_names == ["red_block", "blue_box"]
+    # parts and joints are written with the flow: one rigid part per object after 2 iterations
+    assert flow.articulation is not None and list(flow.articulation["part_objects"]) == [0, 1]
+    np.testing.assert_array_equal(flow.articulation["part_ids"], flow.object_ids)
     from chord_core.formats.scans import load_scan
 
     points = np.concatenate([load_scan(p).points for p in scans])

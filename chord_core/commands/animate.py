@@ -88,6 +88,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"cancelled after {result.summary['iterations']} iterations; continue with --resume "
               f"(checkpoint {result.out_dir / 'checkpoint.pt'})")
     flow = result.flow
+    if not result.summary["cancelled"]:  # the parts and joints go into flow.npz for the planner and viewers
+        from chord_core.commands.info import joint_line
+        from chord_core.robot.articulation import analyse_flow
+
+        articulation = analyse_flow(flow.trajectories, flow.object_ids)
+        flow.articulation = articulation.to_arrays(flow.num_frames)
+        flow.validate()
+        flow.save(result.out_dir / "flow.npz")
+        for joint in articulation.joints:
+            print("joint: " + joint_line(flow, articulation, joint))
     moved = np.linalg.norm(flow.trajectories[-1] - flow.trajectories[0], axis=1)
     print(f"flow: {result.out_dir / 'flow.npz'} ({flow.num_frames} frames, {flow.num_points} points, "
           f"max displacement {moved.max():.3f} m)")
@@ -99,7 +109,6 @@ def run(args: argparse.Namespace) -> int:
 
         wait_until_interrupted(live.viewer)
     return 0
-
 
 
 def _dry_run(args: argparse.Namespace, preset) -> int:

@@ -13,6 +13,42 @@ import numpy as np
 
 from chord_core.errors import ChordError
 
+#: Optional arrays of a flow's rigid parts and joints (P parts, J joints), all or none.
+ARTICULATION_KEYS = {
+    "part_ids": np.int32,         # (N,) part of each point
+    "part_objects": np.int32,     # (P,) object of each part
+    "joint_kinds": np.str_,       # (J,) revolute | prismatic | free
+    "joint_parents": np.int32,    # (J,) the base part
+    "joint_children": np.int32,   # (J,) the moving part
+    "joint_axes": np.float32,     # (J, 3) unit axis (zeros for free)
+    "joint_pivots": np.float32,   # (J, 3) a point on a revolute axis; the child's centroid otherwise
+    "joint_values": np.float32,   # (T, J) angle (rad) or travel (m) from frame 0
+    "joint_residuals": np.float32,  # (J,) RMS distance of the child's points to the joint model, m
+}
+
+
+def _validate_articulation(arrays: dict[str, np.ndarray], frames: int, points: int, object_ids: np.ndarray) -> None:
+    if missing := [key for key in ARTICULATION_KEYS if key not in arrays]:
+        raise ChordError(f"flow articulation lacks {missing}: its arrays come all together or not at all")
+    parts = arrays["part_objects"]
+    joints = len(arrays["joint_kinds"])
+    expected = {"part_ids": (points,), "part_objects": (len(parts),), "joint_parents": (joints,),
+                "joint_children": (joints,), "joint_axes": (joints, 3), "joint_pivots": (joints, 3),
+                "joint_values": (frames, joints), "joint_residuals": (joints,)}
+    for key, shape in expected.items():
+        if arrays[key].shape != shape:
+            raise ChordError(f"flow {key} must have shape {shape}, got {arrays[key].shape}")
+    ids = arrays["part_ids"]
+    if ids.size and (ids.min() < 0 or ids.max() >= len(parts)):
+        raise ChordError(f"flow part_ids must index the {len(parts)} parts of part_objects")
+    if ids.size and not np.array_equal(parts[ids], object_ids):
+        raise ChordError("flow part_ids put points into parts of another object (part_objects disagrees)")
+    ends = np.concatenate([arrays["joint_parents"], arrays["joint_children"]])
+    if ends.size and (ends.min() < 0 or ends.max() >= len(parts)):
+        raise ChordError("flow joint_parents / joint_children must index parts")
+    if unknown := sorted(set(arrays["joint_kinds"].tolist()) - {"revolute", "prismatic", "free"}):
+        raise ChordError(f"flow joint_kinds must be revolute, prismatic or free, got {unknown}")
+
 
 @dataclass
 class Flow:
@@ -25,6 +61,8 @@ class Flow:
         prompt: the text command that produced the flow.
         object_names: names indexed by object id (may be empty).
         rotations: optional [T, N, 4] float32 wxyz local rotations.
+        articulation: optional rigid parts and joints (`ARTICULATION_KEYS`; `robot.articulation`
+            computes them, `chord animate` writes them).
     """
 
     trajectories: np.ndarray
@@ -33,6 +71,7 @@ class Flow:
     prompt: str = ""
     object_names: list[str] = field(default_factory=list)
     rotations: np.ndarray | None = None
+    articulation: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.trajectories = np.asarray(self.trajectories, dtype=np.float32)
@@ -41,6 +80,9 @@ class Flow:
         self.object_names = [str(n) for n in self.object_names]
         if self.rotations is not None:
             self.rotations = np.asarray(self.rotations, dtype=np.float32)
+        if self.articulation is not None:
+            self.articulation = {key: np.asarray(self.articulation[key], dtype=dtype)
+                                 for key, dtype in ARTICULATION_KEYS.items() if key in self.articulation}
         self.validate()
 
     @property
@@ -94,6 +136,8 @@ class Flow:
             raise ChordError(
                 f"flow rotations must have shape {(*traj.shape[:2], 4)}, got {self.rotations.shape}"
             )
+        if self.articulation is not None:
+            _validate_articulation(self.articulation, traj.shape[0], traj.shape[1], self.object_ids)
 
     def save(self, path: str | Path) -> Path:
         """Write `flow.npz` (the contract in docs/formats.md) and return its path."""
@@ -108,6 +152,7 @@ class Flow:
         }
         if self.rotations is not None:
             arrays["rotations"] = self.rotations
+        arrays.update(self.articulation or {})
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as handle:
             np.savez_compressed(handle, **arrays)
@@ -134,6 +179,8 @@ class Flow:
                 prompt=str(data["prompt"]) if "prompt" in data.files else "",
                 object_names=list(data["object_names"]) if "object_names" in data.files else [],
                 rotations=data["rotations"] if "rotations" in data.files else None,
+                articulation=({key: data[key] for key in ARTICULATION_KEYS if key in data.files}
+                              if "part_ids" in data.files else None),
             )
             if "points" in data.files and not np.array_equal(data["points"], flow.points):
                 raise ChordError(f"{path}: 'points' differs from trajectories[0]")

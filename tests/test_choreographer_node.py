@@ -50,7 +50,7 @@ def choreographer(tmp_path_factory):
         sys.executable, "-m", "chord_ros.nodes.choreographer", "--ros-args",
         "-p", "teacher:=reference", "-p", f"reference_motion:={MOTION}", "-p", f"work_dir:={work}",
         "-p", "feedback_rate:=4.0", "-p", "max_points_per_cloud:=5000", "-p", "stop_wait:=60.0",
-        "-p", f"static_transforms:=['{CAMERA}']"])
+        "-p", f"static_transforms:=['{CAMERA}']", "-p", f"view_port:={VIEW_PORT}", "-p", "view_every:=1"])
     yield process, work
     assert stop_cleanly(process) == 0
 
@@ -99,6 +99,17 @@ def run_goal(action, goal, timeout=240.0):
     return wait_for(handle.get_result_async(), timeout), feedback
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+VIEW_PORT = _free_port()
+
+
 def block_in_camera_frame() -> np.ndarray:
     """The block's scan as the CAMERA sees it: base (x, y, z) -> camera (0.6 - z, y, x - 0.5)."""
     points = load_scan(SCANS[0]).points
@@ -131,6 +142,11 @@ def test_goal_gives_flow_feedback_and_published_flow(client):
         assert time.monotonic() < deadline, "the flow was not published on /chord/flow"
         time.sleep(0.05)
     np.testing.assert_array_equal(msg_to_flow(flows[-1]).trajectories, flow.trajectories)
+    # view_port: the run's flow is served by the live viewer (viser's page) while and after it forms
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{VIEW_PORT}/", timeout=10) as page:
+        assert page.status == 200 and b"<html" in page.read(2000).lower()
 
 
 @pytest.mark.parametrize("case, expected", [

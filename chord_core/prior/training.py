@@ -4,10 +4,14 @@ Data: shards of clips from `prior.clips` (cached under ``DIR/data``; made once, 
 from the seed). Objective: Wan's rectified flow. For a clip x in [-1, 1], noise ε and
 τ = shift(σ) with σ ~ U(0, 1) (the shifted-sigma training distribution whose density is the
 W-RFSDS weighting w(τ), `distill.sds`), z_τ = (1 − τ) x + τ ε and the network regresses
-v = ε − x. The caption is dropped (replaced by <cls> alone) for ``text_dropout`` of the batch so
-the same network gives the unconditional branch of classifier-free guidance. An exponential
-moving average of the weights is what ships. Checkpoints hold model, EMA, optimiser, RNG
-states and loss history, so ``--resume`` continues the same run.
+v = ε − x, each pixel weighted by `moving_pixel_weights`: pixels the object crosses count
+``moving_weight`` + 1 times a still one (mean weight 1 per clip). A turn's evidence is a few
+pixels among a thousand still ones; an unweighted loss learnt slides but not a turn's sense, and
+the weighted loss has the same minimiser (the true velocity field). The caption is dropped
+(replaced by <cls> alone) for ``text_dropout`` of the batch so the same network gives the
+unconditional branch of classifier-free guidance. An exponential moving average of the weights is
+what ships. Checkpoints hold model, EMA, optimiser, RNG states and loss history, so ``--resume``
+continues the same run.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from chord_core.errors import ChordError
 from chord_core.formats.run_outputs import plot_losses
@@ -44,6 +47,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     ema_decay: float = 0.999
     text_dropout: float = 0.1
+    moving_weight: float = 9.0        # extra loss weight of pixels the object crosses (0: plain MSE)
     flow_shift: float = DEFAULT_FLOW_SHIFT
     seed: int = 0
     shards: int = 4
@@ -81,13 +85,26 @@ def to_model_space(videos_uint8: torch.Tensor) -> torch.Tensor:
     return videos_uint8.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
 
 
+MOVING_THRESHOLD = 0.1  # colour change (in [-1, 1] units) from the first frame that marks a pixel as crossed
+
+
+def moving_pixel_weights(x: torch.Tensor, moving_weight: float) -> torch.Tensor:
+    """Per-pixel loss weights [B, 1, 1, H, W] for videos x [B, 3, F, H, W]: 1 + moving_weight where any
+    frame differs from the first by more than MOVING_THRESHOLD, normalised to mean 1 per clip."""
+    change = (x - x[:, :, :1]).abs().amax(dim=(1, 2), keepdim=True)
+    weights = 1.0 + moving_weight * (change > MOVING_THRESHOLD).float()
+    return weights / weights.mean(dim=(3, 4), keepdim=True)
+
+
 def flow_matching_loss(net: MiniPriorNet, x: torch.Tensor, tokens: torch.Tensor, sigma: torch.Tensor,
-                       eps: torch.Tensor, shift: float) -> torch.Tensor:
-    """Mean squared error of v̂(z_τ) against v = ε − x at τ = shift(σ) (Wan's objective)."""
+                       eps: torch.Tensor, shift: float, pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean (optionally pixel-weighted) squared error of v̂(z_τ) against v = ε − x at τ = shift(σ)
+    (Wan's objective)."""
     tau = shift_sigma(sigma, shift)
     t = tau[:, None, None, None, None]
     z_tau = (1 - t) * x + t * eps
-    return F.mse_loss(net(z_tau, tau, x[:, :, 0], tokens), eps - x)
+    error = (net(z_tau, tau, x[:, :, 0], tokens) - (eps - x)).square()
+    return (error if pixel_weights is None else error * pixel_weights).mean()
 
 
 def drop_text(tokens: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
@@ -158,7 +175,8 @@ class PriorTrainer:
         eps = torch.randn(x.shape, generator=self.generator)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(c, self.step)
-        loss = flow_matching_loss(self.net, x, tokens, sigma, eps, c.flow_shift)
+        weights = moving_pixel_weights(x, c.moving_weight) if c.moving_weight else None
+        loss = flow_matching_loss(self.net, x, tokens, sigma, eps, c.flow_shift, weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)

@@ -46,7 +46,7 @@ MARKED_FRACTION = 0.7        # objects with a one-sided marker (the rest keep pl
 MARKER_SHARE = 0.2           # of an object's points, on the marked side
 MARKER_GREY = 0.08           # near black: stands out on every training colour and on the white background
 #: Bumped whenever clips are made differently, so cached shards of an older recipe are remade.
-CLIP_RECIPE = 2
+CLIP_RECIPE = 3
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,12 @@ def check_command(text: str) -> None:
                          "open-vocabulary commands need the Wan 2.2 teacher (--teacher wan) on a GPU")
 
 
+IT_SHARE = 0.15  # first clauses that call the object "it", as operators do ("slide it to the left")
+
+
 def _object_phrase(name: str, rng: np.random.Generator) -> str:
+    if rng.uniform() < IT_SHARE:
+        return "it"
     return f"{rng.choice(_ARTICLES)} {name}"
 
 

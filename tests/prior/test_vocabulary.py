@@ -90,3 +90,14 @@ def test_sampled_motions_stay_in_executable_ranges_and_are_understood():
             low = 0.04 if p.kind == TRANSLATE else np.radians(30)
             assert low - 1e-9 <= abs(p.amount) <= limit + 1e-9
     assert len(kinds) == 9  # 5 translation directions (lift only up), 2 turns, open and close
+
+
+def test_some_first_clauses_call_the_object_it():
+    """Operators say "slide it to the left": training captions must too (weights trained only on
+    "the <name>" first clauses slid "it" the wrong way)."""
+    from chord_core.prior.vocabulary import IT_SHARE, caption
+
+    rng = np.random.default_rng(0)
+    firsts = [caption([Primitive(TRANSLATE, 1, 0.08)], "block", rng).split()[1] for _ in range(2000)]
+    share = firsts.count("it") / len(firsts)
+    assert abs(share - IT_SHARE) < 0.03 and set(firsts) == {"it", "the", "this", "that"}

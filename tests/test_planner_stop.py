@@ -55,7 +55,7 @@ def test_chord_ros_stop_cancels_the_arm_goal_in_progress(slow):
     assert "choreographer: no server on /chord/choreograph/_action/cancel_goal" in cli.stdout  # none runs here
     slow.spin_until(answer.done, what="the execute request's answer")
     message = answer.result().message
-    assert not answer.result().success and message.startswith("step 1/5, arm approach") and "canceled" in message
+    assert not answer.result().success and message.startswith("step 2/6, arm approach") and "canceled" in message
     slow.spin_until(lambda: slow.goals[goal] == GoalStatus.STATUS_CANCELED, what="the arm's goal to end cancelled")
     goals = set(slow.goals)
     slow.spin_for(1.0)

@@ -13,6 +13,10 @@ from chord_ros.nodes.runner import run_node
 class Twice(Node):
     def __init__(self):
         super().__init__("twice")
+        self.timer = self.create_timer(0.01, self.ready)
+
+    def ready(self):  # spinning: the Ctrl-C below interrupts the executor, as an operator's does
+        self.timer.cancel()
         print("ready", flush=True)
 
     def close(self):

@@ -17,15 +17,28 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
     """Spin the node built by `make_node`; its `close()` (if any) runs on every exit path.
 
     SIGINT gets Python's handler first, so a node started with SIGINT ignored (a background job of
-    a script, and so every node it launches) still stops cleanly on the launcher's SIGINT."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    a script, and so every node it launches) still stops cleanly on the launcher's SIGINT. A
+    Ctrl-C while the node is being built is only noted and ends the node before it spins: a
+    KeyboardInterrupt inside rclpy's C calls left it half-built and crashed it (SIGSEGV, measured
+    4 in 80 tries)."""
+    phase = {"spinning": False, "interrupted": False}
+
+    def on_sigint(_signum, _frame) -> None:
+        if phase["spinning"]:
+            raise KeyboardInterrupt
+        phase["interrupted"] = True  # while the node is built: acted on once rclpy is out of its C calls
+
+    # before rclpy.init, whose own handler (it wakes the executor) chains to this one
+    signal.signal(signal.SIGINT, on_sigint)
     rclpy.init(args=list(sys.argv if argv is None else argv))
-    node, code = None, 0
+    node, executor, code = None, None, 0
     try:
         node = make_node()
         executor = MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
-        executor.spin()
+        phase["spinning"] = True
+        if not phase["interrupted"]:
+            executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except ChordError as error:  # bad parameters: one clear line, no traceback (before the generic
@@ -44,6 +57,8 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
             close = getattr(node, "close", None)
             if close is not None:
                 close()
+            if executor is not None:  # its worker threads must be done with the node before it goes
+                executor.shutdown(timeout_sec=10.0)
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chord_core.robot.rigid_fit import batch_kabsch
+
 SCORED_POINTS = 300  # points a RANSAC hypothesis is scored on
 
 
@@ -63,24 +65,6 @@ class Articulation:
                            arrays["joint_axes"], arrays["joint_pivots"], arrays["joint_values"].T,
                            arrays["joint_residuals"]))
         return cls(np.asarray(arrays["part_ids"], np.int32), np.asarray(arrays["part_objects"], np.int32), joints)
-
-
-def batch_kabsch(source: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """[T, 4, 4] rigid transforms with T_t source ≈ targets[t] (least squares per frame, no scale)."""
-    src = np.asarray(source, float)
-    dst = np.asarray(targets, float)
-    cs, cd = src.mean(axis=0), dst.mean(axis=1)
-    h = np.einsum("ki,tkj->tij", src - cs, dst - cd[:, None])
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(np.einsum("tji,tkj->tik", vt, u)))
-    d[d == 0] = 1.0
-    fix = np.ones((len(h), 3))
-    fix[:, 2] = d
-    rot = np.einsum("tji,tj,tkj->tik", vt, fix, u)  # V diag(1, 1, d) U^T
-    poses = np.tile(np.eye(4), (len(h), 1, 1))
-    poses[:, :3, :3] = rot
-    poses[:, :3, 3] = cd - np.einsum("tij,j->ti", rot, cs)
-    return poses
 
 
 def motion_residuals(poses: np.ndarray, trajectories: np.ndarray) -> np.ndarray:

@@ -128,7 +128,8 @@ def describe_plan(plan) -> str:
     from chord_ros.trajectory_conversion import duration_seconds
 
     points = plan.trajectory.points
-    return (f"plan {plan.plan_id} accepted: {plan.mode} '{plan.grasp.object_name}', {len(points)} points over "
+    held = plan.manipulated_part or f"'{plan.grasp.object_name}'"
+    return (f"plan {plan.plan_id} accepted: {plan.mode} {held}, {len(points)} points over "
             f"{duration_seconds(points[-1].time_from_start):.1f} s, max tracking error "
             f"{plan.max_tracking_error * 1000:.1f} mm")
 

@@ -93,6 +93,8 @@ def plan_to_report(plan, frame_id: str = BASE_FRAME, stamp: Time | None = None) 
     msg.reason = plan.reason
     msg.offending_frame = int(plan.offending_frame)
     msg.mode = plan.mode
+    part = plan.extra.get("part")
+    msg.manipulated_part = part.describe(plan.object_name) if part is not None else ""
     msg.grasp = grasp_to_msg(plan.grasp, plan.object_name, frame_id, stamp)
     msg.trajectory = plan_to_trajectory(plan)
     if msg.trajectory.points:

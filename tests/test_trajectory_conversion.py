@@ -5,10 +5,11 @@ import pytest
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from chord_core.errors import ChordError
+from chord_core.robot.articulation import Joint
 from chord_core.robot.config import PANDA_ARM_JOINTS
 from chord_core.robot.execution import ArmSegment
 from chord_core.robot.grasp import Grasp
-from chord_core.robot.planner import Plan
+from chord_core.robot.planner import ManipulatedPart, Plan
 from chord_core.robot.safety import PlanRefused
 from chord_ros.trajectory_conversion import (
     JointNamesError,
@@ -79,6 +80,11 @@ def test_plan_report_of_accepted_and_refused_plans():
     np.testing.assert_allclose(report.tracking_errors, plan.tracking_errors, rtol=1e-6)
     assert len(report.trajectory.points) == len(plan.times)
     assert report.header.frame_id == "world"
+    assert report.manipulated_part == ""  # the whole box is held
+
+    joint = Joint("revolute", 0, 1, np.array([0.0, 1.0, 0.0]), np.zeros(3), np.zeros(3), 0.0)
+    plan.extra["part"] = ManipulatedPart(np.array([True, False, True]), 1, joint)
+    assert plan_to_report(plan).manipulated_part == "part 1 of 'box' (revolute joint, 2 points)"
 
     refused = Plan.refused(PlanRefused(4, "too fast"), PANDA_ARM_JOINTS, "push", "block", 0.3)
     report = plan_to_report(refused)

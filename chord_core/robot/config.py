@@ -19,6 +19,10 @@ PANDA_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 # What an executed plan must reach, per mode: final object position error (m) and rotation error
 # (deg) against the flow's last frame. `chord bench planner` and the demo judge runs by these.
 FINAL_ERROR_TARGETS = {"grasp": (0.01, 5.0), "push": (0.02, 180.0)}
+# ... and on an articulated object's part: the joint's final value against the flow's (rad for a
+# hinge, m for a slide), and the grasped point's distance from its flow path at every frame (m).
+PART_JOINT_TARGETS = {"revolute": float(np.radians(5.0)), "prismatic": 0.01}
+GRASP_POINT_TARGET = 0.01
 TRAJECTORY_BACKENDS = ("auto", "pinocchio", "pyroki")  # flow-following solvers (robot/backends.py)
 
 

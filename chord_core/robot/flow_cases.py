@@ -77,7 +77,57 @@ def push_across(t_count: int = 41, n: int = 2000, fps: float = 10.0) -> Planning
     return PlanningCase("push_across", flow, {"block": pts}, "push", "block")
 
 
+SCAN_POINTS = 8000  # an articulated object's scan: dense enough that its knob holds antipodal pairs
+
+
+def _sample_parts(parts: list[list], n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """[n, 3] points over several parts' faces (area-weighted across all of them) and each point's part."""
+    from chord_core.scene.procedural import sample_faces
+
+    rng = np.random.default_rng(seed)
+    areas = np.array([sum(4 * np.linalg.norm(np.cross(u, v)) for _, u, v in faces) for faces in parts])
+    counts = np.floor(n * areas / areas.sum()).astype(int)
+    counts[0] += n - counts.sum()
+    points = [sample_faces(faces, count, rng) for faces, count in zip(parts, counts)]
+    return np.concatenate(points).astype(np.float32), np.repeat(np.arange(len(parts)), counts)
+
+
+def chest_lid(t_count: int = 41, n: int = 2000, fps: float = 10.0, angle_deg: float = 60.0) -> PlanningCase:
+    """A 16x20x8 cm chest whose 3 cm lid, overhanging the front by 3 cm (where a hand takes it),
+    opens ``angle_deg`` about its back top edge (a revolute joint along y) while the body stays."""
+    from chord_core.scene.procedural import box_faces
+
+    body = box_faces((0.50, 0.0, 0.04), (0.16, 0.20, 0.08), skip=("-z", "+z"))
+    lid = box_faces((0.485, 0.0, 0.095), (0.19, 0.20, 0.03))  # its underside shows only at the overhang
+    lid[-1] = (np.array([0.405, 0.0, 0.08]), np.array([0.015, 0.0, 0.0]), np.array([0.0, 0.10, 0.0]))
+    pts, part = _sample_parts([body, lid], n, seed=4)
+    scan = _sample_parts([body, lid], SCAN_POINTS, seed=40)[0]
+    s = _profile(t_count)
+    rotvecs = np.stack([np.zeros_like(s), np.radians(angle_deg) * s, np.zeros_like(s)], axis=1)
+    traj = np.repeat(pts[None], t_count, axis=0)
+    traj[:, part == 1] = rigid_flow(pts[part == 1], np.zeros((t_count, 3)), rotvecs, pivot=np.array([0.58, 0.0, 0.08]))
+    flow = Flow(traj, np.zeros(n, np.int32), fps, "open the lid of the chest", ["chest"])
+    return PlanningCase("chest_lid", flow, {"chest": scan}, "grasp", "chest")
+
+
+def drawer(t_count: int = 41, n: int = 2000, fps: float = 10.0, travel: float = 0.10) -> PlanningCase:
+    """A 20x24x12 cm cabinet with a small drawer whose 6x4 cm front stands 3 cm proud of the
+    cabinet; the drawer is pulled ``travel`` towards the robot (a prismatic joint along -x)."""
+    from chord_core.scene.procedural import box_faces
+
+    cabinet = box_faces((0.52, 0.0, 0.06), (0.20, 0.24, 0.12), skip=("-z",))
+    front = box_faces((0.405, 0.0, 0.06), (0.03, 0.06, 0.04), skip=("+x",))
+    pts, part = _sample_parts([cabinet, front], n, seed=5)
+    scan = _sample_parts([cabinet, front], SCAN_POINTS, seed=50)[0]
+    s = _profile(t_count)
+    traj = np.repeat(pts[None], t_count, axis=0)
+    traj[:, part == 1] += (-travel * s)[:, None, None] * np.array([1.0, 0.0, 0.0], np.float32)
+    flow = Flow(traj.astype(np.float32), np.zeros(n, np.int32), fps, "open the drawer", ["cabinet"])
+    return PlanningCase("drawer", flow, {"cabinet": scan}, "grasp", "cabinet")
+
+
 PLANNING_CASES = {"lift_and_move": lift_and_move, "pour": pour, "push_across": push_across}
+ARTICULATED_CASES = {"chest_lid": chest_lid, "drawer": drawer}
 
 
 def obstacle_boxes(seed: int, centre: np.ndarray, keep_out: float, n: int = 300) -> dict[str, np.ndarray]:

@@ -1,7 +1,10 @@
 """Flow -> grasp (or push pose) -> certified timed joint trajectory (paper §4.2 "Robot Manipulation").
 
 Sequence: approach (joint quintic) -> descend (straight line) -> close -> follow the flow ->
-hold -> release and retreat when the object ends on the table. Every accepted `Plan` has passed
+hold -> release and retreat when the object ends on the table (or is held by its joint).
+An object the flow does not move as one body (a lid opening on a chest, a drawer pulled out of a
+cabinet) is split into rigid parts (`articulation`): the part that moves most is grasped and
+followed, the still parts are obstacles. Every accepted `Plan` has passed
 `safety.check_trajectory`; anything else is a `PlanRefused` naming a flow frame and a reason. The
 flow-following solve comes from the configured trajectory backend (pinocchio by default, PyRoki
 on request); whichever it is, its trajectory goes through the same tracking check and `certify`.
@@ -18,6 +21,7 @@ import numpy as np
 
 from chord_core.errors import ChordError
 from chord_core.formats.flow import Flow
+from chord_core.robot.articulation import Articulation, Joint, analyse_flow
 from chord_core.robot.backends import make_grasp_proposer, select_follow
 from chord_core.robot.config import RobotConfig
 from chord_core.robot.grasp import Grasp, GraspProposer
@@ -88,6 +92,7 @@ class Plan:
                   "max_tracking_error_m": self.max_tracking_error, "planning_time_s": self.planning_time,
                   "trajectory_backend": self.extra.get("trajectory_backend"),
                   "support_lift_m": self.extra.get("support_lift_m", 0.0),
+                  "manipulated_part": self.extra["part"].to_json() if self.extra.get("part") else None,
                   "grasp": self.grasp.to_json(self.object_name) if self.grasp is not None else None}
         (out / "grasp.json").write_text(json.dumps(report, indent=2))
         return out
@@ -110,6 +115,54 @@ def certify(model: RobotModel, draft: TrajectoryDraft, **fields) -> Plan:
     return Plan(joint_names=model.joint_names, times=draft.times, positions=draft.positions,
                 velocities=waypoint_velocities(draft.times, draft.positions), gripper=draft.gripper,
                 flow_frames=draft.flow_frames, phases=list(draft.phases), **fields)
+
+
+@dataclass(frozen=True)
+class ManipulatedPart:
+    """The part of an articulated object a plan moves; the rest of the object stays put."""
+
+    mask: np.ndarray  # [M] over the object's flow points
+    part_id: int
+    joint: Joint
+
+    def describe(self, object_name: str) -> str:
+        return f"part {self.part_id} of '{object_name}' ({self.joint.kind} joint, {int(self.mask.sum())} points)"
+
+    def to_json(self) -> dict:
+        return {"part_id": self.part_id, "joint": self.joint.kind, "points": int(self.mask.sum()),
+                "axis": self.joint.axis.tolist(), "pivot": self.joint.pivot.tolist(),
+                "final_value": float(self.joint.values[-1])}
+
+
+def moving_part(flow: Flow, oid: int, traj: np.ndarray, limit: float) -> ManipulatedPart | None:
+    """None when the object moves as one body (its per-frame rigid fit stays within ``limit`` RMS);
+    else the part that moves most relative to the object's base, from the flow's own articulation
+    arrays or, without them, `articulation.analyse_flow`. A body that bends without parts is None too
+    (the tracking check then refuses it)."""
+    fits = rigid_fit_sequence(traj)
+    fitted = np.einsum("tij,mj->tmi", fits[:, :3, :3], traj[0]) + fits[:, None, :3, 3]
+    if np.sqrt(np.mean(np.sum((fitted - traj) ** 2, axis=-1), axis=1)).max() <= limit:
+        return None
+    if flow.articulation is not None:
+        articulation = Articulation.from_arrays(flow.articulation)
+        part_ids = articulation.part_ids[flow.object_ids == oid]
+        joints = [j for j in articulation.joints if articulation.part_objects[j.child] == oid]
+    else:
+        articulation = analyse_flow(traj, np.zeros(traj.shape[1], np.int32), tolerance=limit)
+        part_ids, joints = articulation.part_ids, list(articulation.joints)
+    if not joints:
+        return None
+    travel = [np.linalg.norm(traj[:, part_ids == j.child] - traj[0, part_ids == j.child], axis=-1).mean()
+              for j in joints]
+    joint = joints[int(np.argmax(travel))]
+    return ManipulatedPart(part_ids == joint.child, joint.child, joint)
+
+
+def part_of_scan(scan: np.ndarray, first_frame: np.ndarray, part: ManipulatedPart) -> np.ndarray:
+    """[S] which points of an object's scan are on the part: each goes with its nearest flow point."""
+    from scipy.spatial import cKDTree
+
+    return part.mask[cKDTree(first_frame).query(scan)[1]]
 
 
 def select_object(flow: Flow, object_name: str | None) -> int:
@@ -268,6 +321,20 @@ def obstacle_clouds(flow: Flow, scene: dict[str, np.ndarray], oid: int) -> dict[
     return out
 
 
+def _retreat_directions(end: np.ndarray, back: np.ndarray, push: bool, on_part: bool,
+                        releases: bool) -> list[np.ndarray | None]:
+    """Ways out after the follow, in order of preference: a pusher lifts; a hand backs out along
+    its approach (as it ends: a part may have turned it), else lifts; None keeps holding (an
+    object in the air is not let go)."""
+    up = np.array([0.0, 0.0, 1.0])
+    if push:
+        return [up]
+    if not releases:
+        return [None]
+    first = -end[:3, 2] if on_part else back
+    return [first] if first @ up > 0.99 else [first, up]
+
+
 def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: RobotModel | None = None,
               mode: str = "grasp", object_name: str | None = None,
               proposer: GraspProposer | None = None, q_start: np.ndarray | None = None,
@@ -290,17 +357,25 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
     scene = scene or {}
     oid = select_object(flow, object_name)
     name = flow.name_of(oid)
-    mask = flow.object_ids == oid
-    traj, lift = onto_support(flow.trajectories[:, mask].astype(float), cfg.table_height, cfg.max_tracking_error)
-    obj_cloud = np.asarray(scene.get(name, traj[0]), float)
+    whole = flow.trajectories[:, flow.object_ids == oid].astype(float)
+    obj_cloud = np.asarray(scene.get(name, whole[0]), float).reshape(-1, 3)
     obstacles = obstacle_clouds(flow, scene, oid)
+    part = moving_part(flow, oid, whole, cfg.max_tracking_error)
+    if part is not None:
+        on_part = part_of_scan(obj_cloud, whole[0], part)
+        obstacles[f"{name} (still part)"] = obj_cloud[~on_part]
+        obj_cloud = obj_cloud[on_part]
+        whole = whole[:, part.mask]
+    traj, lift = onto_support(whole, cfg.table_height, cfg.max_tracking_error)
     others = np.vstack([np.zeros((0, 3))] + list(obstacles.values()))
     hull = _hull(traj[0])
     q_start = model.home if q_start is None else np.asarray(q_start, float)
-    rests_at_end = traj[-1][:, 2].min() <= cfg.table_height + 0.01
+    # a part's joint holds it where the arm leaves it; a free object must rest on the table first
+    releases = traj[-1][:, 2].min() <= cfg.table_height + 0.01 or part is not None
     push = mode == "push"
     fields = dict(mode=mode, object_name=name, fps=flow.fps, object_index=oid,
-                  extra={"trajectory_backend": backend, "support_lift_m": lift})
+                  extra={"trajectory_backend": backend, "support_lift_m": lift,
+                         "part": part})
 
     if push:
         contact, d = push_pose(cfg, traj)
@@ -348,18 +423,22 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
                 raise PlanRefused(int(bad[0]), f"unreachable: the {'pushed' if push else 'held'} object "
                                                f"would be {errors[bad[0]] * 100:.1f} cm (RMS) from the flow "
                                                f"(limit {cfg.max_tracking_error * 100:.1f} cm)")
-            release = None
-            if rests_at_end or push:
-                end = model.fk(sol.q[-1])
-                end[:3, 3] += cfg.retreat_distance * (back if not push else np.array([0, 0, 1.0]))
-                release, ok = cartesian_line(model, sol.q[-1], end)
-                if not ok:
-                    raise PlanRefused(flow.num_frames - 1, "the retreat after release is unreachable")
-            draft, scale = _draft(model, q_start, descend, sol.q, flow.fps,
-                                  0.0 if push else grasp.width, release, hull, push)
-            draft.obstacles = obstacles
-            return certify(model, draft, grasp=grasp, tracking_errors=errors,
-                           planning_time=time.perf_counter() - started, time_scale=scale, **fields)
+            for away in _retreat_directions(model.fk(sol.q[-1]), back, push, part is not None, releases):
+                try:
+                    release = None
+                    if away is not None:
+                        end = model.fk(sol.q[-1])
+                        end[:3, 3] += cfg.retreat_distance * away
+                        release, ok = cartesian_line(model, sol.q[-1], end)
+                        if not ok:
+                            raise PlanRefused(flow.num_frames - 1, "the retreat after release is unreachable")
+                    draft, scale = _draft(model, q_start, descend, sol.q, flow.fps,
+                                          0.0 if push else grasp.width, release, hull, push)
+                    draft.obstacles = obstacles
+                    return certify(model, draft, grasp=grasp, tracking_errors=errors,
+                                   planning_time=time.perf_counter() - started, time_scale=scale, **fields)
+                except PlanRefused as refusal:
+                    plan_refusal = plan_refusal or refusal
         except PlanRefused as refusal:
             plan_refusal = plan_refusal or refusal
     raise plan_refusal or ik_refusal or PlanRefused(0, "no grasp candidate could be planned")

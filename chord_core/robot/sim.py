@@ -6,7 +6,10 @@ and `simulate_plan` runs a whole certified Plan through it at once.
 
 The scene is the same URDF as the planner's model (collision meshes, gravity-compensated links,
 position-controlled joints and fingers), a table top at `table_height`, and each object as a free
-body whose collision shape is the convex hull of its scanned points. Object errors are measured
+body whose collision shape is the convex hull of its scanned points. An articulated object
+(`SimJoint`: a lid on its hinge, a drawer on its slide) is two bodies: its still part free on the
+table (heavy, as a chest or cabinet is) and its moving part on a limited, damped joint with
+friction, so a released lid stays open. Object errors are measured
 against the flow, so the chain flow -> grasp -> trajectory -> object motion is checked, not assumed.
 """
 
@@ -21,7 +24,7 @@ import numpy as np
 from chord_core.errors import ChordError
 from chord_core.robot.config import RobotConfig
 from chord_core.robot.model import rotation_error_angle
-from chord_core.robot.rigid_fit import kabsch
+from chord_core.robot.rigid_fit import batch_kabsch, kabsch
 
 
 @dataclass
@@ -36,7 +39,39 @@ class SimConfig:
     finger_friction: float = 1.5
     table_friction: float = 0.3
     settle: float = 0.5  # s simulated after the last waypoint
+    base_mass: float = 3.0  # kg, the still part of an articulated object
+    part_joint_damping: float = 0.2  # N m s/rad (hinge) or N s/m (slide)
+    part_joint_friction: float = 0.3  # N m or N: holds an opened lid against gravity
     record_every: float = 0.02  # s between recorded object poses
+
+
+@dataclass(frozen=True)
+class SimJoint:
+    """The moving part of an articulated object: which of its scanned points it holds, and how it
+    moves relative to the rest (axis and pivot in the world at the scanned pose; limits in rad or m
+    from the scanned pose, which is 0)."""
+
+    mask: np.ndarray  # [N] over the object's cloud
+    kind: str  # revolute | prismatic
+    axis: np.ndarray
+    pivot: np.ndarray
+    limits: tuple[float, float]
+
+    @classmethod
+    def from_part(cls, part, cloud: np.ndarray, first_frame: np.ndarray) -> SimJoint:
+        """From the planner's `ManipulatedPart` (fitted on the flow's points ``first_frame``): each
+        scanned point goes with its nearest flow point; the joint may travel 50 % past the flow's
+        range and not behind the scanned (closed) pose."""
+        from chord_core.robot.planner import part_of_scan
+
+        joint = part.joint
+        if joint.kind not in ("revolute", "prismatic"):
+            raise ChordError(f"a {joint.kind} part cannot be simulated on a joint")
+        mask = part_of_scan(np.asarray(cloud, float), first_frame, part)
+        low, high = min(0.0, float(joint.values.min())), max(0.0, float(joint.values.max()))
+        span = high - low
+        return cls(mask, joint.kind, np.asarray(joint.axis, float), np.asarray(joint.pivot, float),
+                   (low - (0.5 * span if low < 0 else 0.0), high + (0.5 * span if high > 0 else 0.0)))
 
 
 @dataclass
@@ -51,13 +86,15 @@ class SimResult:
     mean_point_error: float
     frame_point_errors: np.ndarray  # [T]
     video_frames: list = field(default_factory=list)
+    part: dict | None = None  # a part plan: its joint's final value (sim and flow), the grasp point's errors
 
     def to_json(self) -> dict:
         return {"final_position_error_m": self.final_position_error,
                 "final_rotation_error_deg": self.final_rotation_error_deg,
                 "mean_point_error_m": self.mean_point_error,
                 "frame_point_errors_m": self.frame_point_errors.tolist(),
-                "duration_s": float(self.times[-1]) if len(self.times) else 0.0}
+                "duration_s": float(self.times[-1]) if len(self.times) else 0.0,
+                **({"part": self.part} if self.part is not None else {})}
 
 
 def urdf_with_absolute_meshes(urdf_path: str, scheme: str = "") -> str:
@@ -77,8 +114,10 @@ def _urdf_for_mujoco(urdf_path: str) -> str:
     return re.sub(r"(<robot[^>]*>)", r"\1" + block, text, count=1)
 
 
-def build_model(robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConfig):
-    """MjModel of arm + table + convex-hull objects, with the object names in `objects` order."""
+def build_model(robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConfig,
+                joints: dict[str, SimJoint] | None = None):
+    """MjModel of arm + table + convex-hull objects, with the object names in `objects` order;
+    objects named in ``joints`` get their moving part on that joint."""
     import mujoco
     from scipy.spatial import ConvexHull
 
@@ -106,17 +145,31 @@ def build_model(robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConf
     world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.6, 0.8, 0.02],
                    pos=[0.5, 0.0, robot.table_height - 0.02], rgba=[0.6, 0.5, 0.4, 1.0],
                    friction=[sim.table_friction, 0.005, 0.0001], priority=1)
-    for i, points in enumerate(objects.values()):
-        pts = np.asarray(points, float)
-        centroid = pts.mean(axis=0)
+    def add_hull_body(parent, name: str, pts: np.ndarray, origin: np.ndarray, mass: float):
         hull = ConvexHull(pts)
-        verts = pts[hull.vertices] - centroid
-        spec.add_mesh(name=f"obj{i}_mesh", uservert=verts.reshape(-1).tolist())
-        body = world.add_body(name=f"obj{i}", pos=centroid.tolist())
-        body.add_freejoint(name=f"obj{i}_free")
-        body.add_geom(name=f"obj{i}_geom", type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"obj{i}_mesh",
-                      density=sim.object_mass / hull.volume, condim=6,
+        centroid = pts.mean(axis=0)
+        spec.add_mesh(name=f"{name}_mesh", uservert=(pts[hull.vertices] - centroid).reshape(-1).tolist())
+        body = parent.add_body(name=name, pos=(centroid - origin).tolist())
+        body.add_geom(name=f"{name}_geom", type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"{name}_mesh",
+                      density=mass / hull.volume, condim=6,
                       friction=[sim.object_friction, 0.02, 0.001], rgba=[0.2, 0.5, 0.9, 1.0])
+        return body, centroid
+
+    for i, (name, points) in enumerate(objects.items()):
+        pts = np.asarray(points, float)
+        joint = (joints or {}).get(name)
+        if joint is None:
+            body, _ = add_hull_body(world, f"obj{i}", pts, np.zeros(3), sim.object_mass)
+            body.add_freejoint(name=f"obj{i}_free")
+            continue
+        body, base_centroid = add_hull_body(world, f"obj{i}", pts[~joint.mask], np.zeros(3), sim.base_mass)
+        body.add_freejoint(name=f"obj{i}_free")
+        part, part_centroid = add_hull_body(body, f"obj{i}_part", pts[joint.mask], base_centroid, sim.object_mass)
+        part.add_joint(name=f"obj{i}_joint", type=mujoco.mjtJoint.mjJNT_HINGE if joint.kind == "revolute"
+                       else mujoco.mjtJoint.mjJNT_SLIDE, axis=joint.axis.tolist(),
+                       pos=(joint.pivot - part_centroid).tolist(), range=list(joint.limits),
+                       limited=mujoco.mjtLimited.mjLIMITED_TRUE, damping=[sim.part_joint_damping, 0.0, 0.0],
+                       frictionloss=sim.part_joint_friction)
     for joint in robot.arm_joints:
         spec.add_actuator(name=f"act_{joint}", target=joint, trntype=mujoco.mjtTrn.mjTRN_JOINT,
                           gaintype=mujoco.mjtGain.mjGAIN_FIXED, biastype=mujoco.mjtBias.mjBIAS_AFFINE,
@@ -138,14 +191,18 @@ class ArmSimulation:
     where the arm is. Object poses are those of each object's frame-0 centroid.
     """
 
-    def __init__(self, robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConfig | None = None) -> None:
+    def __init__(self, robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConfig | None = None,
+                 joints: dict[str, SimJoint] | None = None) -> None:
         import mujoco
 
         self._mj = mujoco
         self.robot = robot
         self.config = sim or SimConfig()
         self.clouds = {name: np.asarray(points, float) for name, points in objects.items()}
-        self.model = build_model(robot, self.clouds, self.config)
+        self.joints = dict(joints or {})
+        if unknown := sorted(set(self.joints) - set(self.clouds)):
+            raise ChordError(f"joints given for {unknown}, which are not in the simulated scene {list(self.clouds)}")
+        self.model = build_model(robot, self.clouds, self.config, self.joints)
         self.data = mujoco.MjData(self.model)
         self.joint_names = tuple(robot.arm_joints) + tuple(robot.finger_joints)
         self.n_arm = len(robot.arm_joints)
@@ -155,10 +212,14 @@ class ArmSimulation:
         self.lower = np.array([self.model.jnt_range[j.id][0] for j in joints])
         self.upper = np.array([self.model.jnt_range[j.id][1] for j in joints])
         self._bodies = {name: self.model.body(f"obj{i}").id for i, name in enumerate(self.clouds)}
-        objects = set(self._bodies.values())
+        self._parts = {name: self.model.body(f"obj{i}_part").id for i, name in enumerate(self.clouds)
+                       if name in self.joints}
+        objects = set(self._bodies.values()) | set(self._parts.values())
         self.link_names = tuple(self.model.body(b).name for b in range(1, self.model.nbody) if b not in objects)
         self._links = np.array([self.model.body(n).id for n in self.link_names])
-        self._centroids = {name: pts.mean(axis=0) for name, pts in self.clouds.items()}
+        # each body's origin is the centroid of the scanned points it carries
+        self._centroids = {name: (pts[~self.joints[name].mask] if name in self.joints else pts).mean(axis=0)
+                           for name, pts in self.clouds.items()}
         self._trajectory: tuple[float, np.ndarray, np.ndarray] | None = None  # start, times, targets
         self._renderer = None
         self._camera = None
@@ -222,10 +283,29 @@ class ArmSimulation:
         """World positions [L, 3] and rotations [L, 3, 3] of the robot's links (`link_names`)."""
         return self.data.xpos[self._links].copy(), self.data.xmat[self._links].reshape(-1, 3, 3).copy()
 
+    def part_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """World position [3] of the moving part's frame-0 centroid and its rotation [3, 3]."""
+        if name not in self._parts:
+            raise ChordError(f"simulated object '{name}' has no moving part; articulated: {sorted(self._parts)}")
+        body = self._parts[name]
+        return self.data.xpos[body].copy(), self.data.xmat[body].reshape(3, 3).copy()
+
+    def joint_value(self, name: str) -> float:
+        """The moving part's joint position (rad or m) from the scanned pose."""
+        self.part_pose(name)  # the same error for an object without a part
+        index = list(self.clouds).index(name)
+        return float(self.data.qpos[self.model.jnt_qposadr[self.model.joint(f"obj{index}_joint").id]])
+
     def object_cloud(self, name: str) -> np.ndarray:
-        """[N, 3] the object's scanned points moved by its current pose."""
+        """[N, 3] the object's scanned points moved by its current pose (a moving part's by its own)."""
         position, rotation = self.object_pose(name)
-        return (self.clouds[name] - self._centroids[name]) @ rotation.T + position
+        cloud = (self.clouds[name] - self._centroids[name]) @ rotation.T + position
+        if name in self.joints:
+            mask = self.joints[name].mask
+            position, rotation = self.part_pose(name)
+            part = self.clouds[name][mask]
+            cloud[mask] = (part - part.mean(axis=0)) @ rotation.T + position
+        return cloud
 
     # -- commands ---------------------------------------------------------------------------
     def command(self, targets: np.ndarray) -> None:
@@ -308,7 +388,8 @@ def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray]
     """Execute an accepted plan in MuJoCo and measure the relevant object against the flow.
 
     `objects` maps names to frame-0 clouds (default: the flow's objects); the plan's object is
-    matched by name. Video frames are rendered when video_fps > 0 and a GL backend works.
+    matched by name. A plan on an articulated object's part builds that part on its fitted joint
+    and measures the part. Video frames are rendered when video_fps > 0 and a GL backend works.
     """
     if not plan.accepted:
         raise ChordError("a refused plan cannot be simulated: it carries no trajectory")
@@ -316,14 +397,22 @@ def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray]
         objects = {flow.name_of(int(i)): flow.points[flow.object_ids == i] for i in np.unique(flow.object_ids)}
     if plan.object_name not in objects:
         raise ChordError(f"object '{plan.object_name}' has no cloud in the simulated scene {list(objects)}")
-    arm = ArmSimulation(robot, objects, sim)
+    traj = flow.trajectories[:, flow.object_ids == plan.object_index].astype(float)
+    cloud = np.asarray(objects[plan.object_name], float)
+    part = plan.extra.get("part")
+    joints = {}
+    if part is not None:
+        joints[plan.object_name] = SimJoint.from_part(part, cloud, traj[0])
+        traj, cloud = traj[:, part.mask], cloud[joints[plan.object_name].mask]
+    arm = ArmSimulation(robot, objects, sim, joints)
+    pose = arm.object_pose if part is None else arm.part_pose
     arm.reset(plan.positions[0], plan.gripper[0])
     if video_fps > 0:
         arm.start_video(video_fps, video_size)
     end = arm.follow(plan.times, plan_joint_targets(plan, len(robot.finger_joints))) + arm.config.settle
     times, positions, rotations = [], [], []
     while True:
-        position, rotation = arm.object_pose(plan.object_name)
+        position, rotation = pose(plan.object_name)
         times.append(arm.time)
         positions.append(position)
         rotations.append(rotation)
@@ -332,13 +421,28 @@ def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray]
         arm.step(min(arm.config.record_every, end - arm.time))
     frames = arm.stop_video()
     times, positions, rotations = np.array(times), np.array(positions), np.array(rotations)
-    return _measure(plan, flow, objects[plan.object_name], times, positions, rotations, frames)
+    result = _measure(plan, traj, cloud, times, positions, rotations, frames)
+    if part is not None:
+        result.part = {"joint": part.joint.kind, "final_value_sim": arm.joint_value(plan.object_name),
+                       "final_value_flow": float(part.joint.values[-1]),
+                       "grasp_point_errors_m": _grasp_point_errors(plan, traj, cloud, times, positions,
+                                                                   rotations).tolist()}
+    return result
 
 
-def _measure(plan, flow, cloud, times, positions, rotations, frames) -> SimResult:
-    """Errors of the simulated object against the flow's own points (frame 0 -> frame t)."""
-    mask = flow.object_ids == plan.object_index
-    traj = flow.trajectories[:, mask].astype(float)
+def _grasp_point_errors(plan, traj, cloud, times, positions, rotations) -> np.ndarray:
+    """[T] distance of the grasped point of the simulated part from where the flow carries it."""
+    point = np.asarray(plan.grasp.translation, float)
+    local = point - np.asarray(cloud, float).mean(axis=0)
+    fits = batch_kabsch(traj[0], traj)
+    nearest = [int(np.argmin(np.abs(times - ft))) for ft in plan.follow_times()]
+    return np.array([np.linalg.norm(rotations[k] @ local + positions[k] - (fit[:3, :3] @ point + fit[:3, 3]))
+                     for k, fit in zip(nearest, fits)])
+
+
+def _measure(plan, traj, cloud, times, positions, rotations, frames) -> SimResult:
+    """Errors of the simulated body (the object, or its moving part) against its flow points
+    ``traj`` [T, M, 3] (frame 0 -> frame t); ``cloud`` is the scan the body was built from."""
     centroid0 = np.asarray(cloud, float).mean(axis=0)
     local = traj[0] - centroid0
     frame_times = plan.follow_times()

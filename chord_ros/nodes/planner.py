@@ -358,10 +358,12 @@ class Planner(Node):
                                                   action=Marker.DELETEALL)])
         self.grasp_marker_pub.publish(markers)
         if plan.accepted:
+            part = plan.extra.get("part")
+            held = part.describe(plan.object_name) if part is not None else f"object '{plan.object_name}'"
             then = (f"awaiting confirmation: chord-ros execute {plan_id}" if awaiting
                     else "executing it now (auto_execute)")
             self.get_logger().info(f"plan '{plan_id}' accepted: {len(plan.times)} points over {plan.times[-1]:.2f} s, "
-                                   f"object '{plan.object_name}', max tracking error "
+                                   f"{held}, max tracking error "
                                    f"{plan.max_tracking_error * 1000:.2f} mm, planned in {plan.planning_time:.2f} s; "
                                    + then)
         else:

@@ -37,11 +37,15 @@ def run(args: argparse.Namespace) -> int:
     from chord_core.robot.config import load_robot_config
     from chord_core.robot.model import RobotModel
     from chord_core.robot.planner import plan_report
+    from chord_core.robot.scene_joints import load_scan_joint
     from chord_core.robot.scene_match import match_scans
 
     flow = Flow.load(args.flow)
-    match = match_scans(flow, [load_scan(p) for p in args.scene])
+    scans = [load_scan(p) for p in args.scene]
+    match = match_scans(flow, scans)
     print(match.describe())
+    joints = {match.objects.get(scan.name, scan.name): joint for path, scan in zip(args.scene, scans)
+              if (joint := load_scan_joint(path, scan.points)) is not None}
     config = load_robot_config(args.robot_config, urdf_path=args.robot_urdf,
                                trajectory_backend=getattr(args, "trajectory_backend", None))
     model = RobotModel(config)
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         from chord_core.formats.video import write_video
         from chord_core.robot.sim import simulate_plan
 
-        result = simulate_plan(plan, flow, config, match.scene, video_fps=args.video_fps)
+        result = simulate_plan(plan, flow, config, match.scene, video_fps=args.video_fps, joints=joints)
         summary = result.to_json()
         video = write_video(result.video_frames, out / "sim.mp4", args.video_fps)
         summary["video"] = str(video) if video else None

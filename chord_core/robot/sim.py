@@ -384,12 +384,14 @@ def plan_joint_targets(plan, finger_count: int = 2) -> np.ndarray:
 
 def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray] | None = None,
                   sim: SimConfig | None = None, video_fps: float = 0.0,
-                  video_size: tuple[int, int] = (360, 480)) -> SimResult:
+                  video_size: tuple[int, int] = (360, 480), joints: dict[str, SimJoint] | None = None) -> SimResult:
     """Execute an accepted plan in MuJoCo and measure the relevant object against the flow.
 
     `objects` maps names to frame-0 clouds (default: the flow's objects); the plan's object is
-    matched by name. A plan on an articulated object's part builds that part on its fitted joint
-    and measures the part. Video frames are rendered when video_fps > 0 and a GL backend works.
+    matched by name. ``joints`` are the scene's described joints (`scene_joints`), by object name.
+    A plan on an articulated object's part builds that part on its described joint, else on the
+    joint fitted to the flow, and measures the part. Video frames are rendered when video_fps > 0
+    and a GL backend works.
     """
     if not plan.accepted:
         raise ChordError("a refused plan cannot be simulated: it carries no trajectory")
@@ -400,9 +402,10 @@ def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray]
     traj = flow.trajectories[:, flow.object_ids == plan.object_index].astype(float)
     cloud = np.asarray(objects[plan.object_name], float)
     part = plan.extra.get("part")
-    joints = {}
+    joints = dict(joints or {})
     if part is not None:
-        joints[plan.object_name] = SimJoint.from_part(part, cloud, traj[0])
+        if plan.object_name not in joints:
+            joints[plan.object_name] = SimJoint.from_part(part, cloud, traj[0])
         traj, cloud = traj[:, part.mask], cloud[joints[plan.object_name].mask]
     arm = ArmSimulation(robot, objects, sim, joints)
     pose = arm.object_pose if part is None else arm.part_pose
@@ -423,7 +426,9 @@ def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray]
     times, positions, rotations = np.array(times), np.array(positions), np.array(rotations)
     result = _measure(plan, traj, cloud, times, positions, rotations, frames)
     if part is not None:
-        result.part = {"joint": part.joint.kind, "final_value_sim": arm.joint_value(plan.object_name),
+        # a described axis may point the other way than the fitted one: compare in the fitted sense
+        sense = 1.0 if joints[plan.object_name].axis @ part.joint.axis >= 0 else -1.0
+        result.part = {"joint": part.joint.kind, "final_value_sim": sense * arm.joint_value(plan.object_name),
                        "final_value_flow": float(part.joint.values[-1]),
                        "grasp_point_errors_m": _grasp_point_errors(plan, traj, cloud, times, positions,
                                                                    rotations).tolist()}

@@ -12,6 +12,9 @@
   robot and the objects live (config/chord.rviz); with `publish_clouds`
   it is also the simulated segmented perception: each object's scan moved by its simulated pose on
   object_cloud_topic(name) (transient local), re-published after every executed trajectory.
+* An object whose scan has a joint description beside it (`<stem>.joint.yaml`,
+  `chord_core/robot/scene_joints.py`: a lid on its hinge, a drawer on its slide) is simulated as
+  its still part plus that part on the joint; its pose is the still part's, its cloud moves both.
 
 Policies (README "Nodes"):
 * every trajectory is re-checked: joint names (exactly the arm joints, like a
@@ -64,6 +67,7 @@ from chord_core.formats.scans import load_scan
 from chord_core.formats.video import write_video
 from chord_core.robot.config import load_robot_config
 from chord_core.robot.model import RobotModel
+from chord_core.robot.scene_joints import joint_file, load_scan_joint
 from chord_core.robot.sim import ArmSimulation, SimConfig, urdf_with_absolute_meshes
 from chord_core.share import config_path
 from chord_ros import names
@@ -161,7 +165,12 @@ class SimArm(Node):
 
         config = load_robot_config(robot_config or config_path("robot_panda.yaml"))
         self.velocity_limits = RobotModel(config).velocity_limits
-        self.sim = ArmSimulation(config, {s.name: s.points for s in scans}, SimConfig(settle=self.settle_time))
+        joints = {scan.name: joint for path, scan in zip(scene_files, scans)
+                  if (joint := load_scan_joint(path, scan.points)) is not None}
+        for name, joint in joints.items():
+            self.get_logger().info(f"'{name}' has a {joint.kind} part ({int(joint.mask.sum())} of its points) "
+                                   f"from {joint_file(scene_files[object_names.index(name)])}")
+        self.sim = ArmSimulation(config, {s.name: s.points for s in scans}, SimConfig(settle=self.settle_time), joints)
         self.colors = {s.name: s.colors for s in scans}
         self.n_arm = self.sim.n_arm
         self.action_type = follow_joint_trajectory_type("auto" if interface == "topic" else interface)

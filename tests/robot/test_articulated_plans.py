@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 from scipy.spatial.transform import Rotation
 
 from chord_core.errors import ChordError
@@ -12,6 +13,7 @@ from chord_core.robot import flow_cases
 from chord_core.robot.articulation import analyse_flow
 from chord_core.robot.config import GRASP_POINT_TARGET, PART_JOINT_TARGETS
 from chord_core.robot.planner import moving_part, part_of_scan, plan_flow
+from chord_core.robot.scene_joints import load_scan_joint
 from chord_core.robot.sim import ArmSimulation, SimJoint, simulate_plan
 
 
@@ -87,3 +89,50 @@ def test_a_part_plan_opens_the_simulated_part_as_the_flow_does(panda, make, tmp_
     report = json.loads((plan.write_dir(tmp_path) / "grasp.json").read_text())
     assert report["manipulated_part"]["joint"] == part.joint.kind
 
+
+
+def _write_chest_joint(tmp_path, **overrides):
+    from chord_core.formats.scans import Scan, save_scan
+
+    case = flow_cases.chest_lid(5, 400)
+    scan_path = save_scan(Scan("chest", case.scene["chest"], None), tmp_path / "chest.ply")
+    description = {"kind": "revolute", "axis": [0.0, -1.0, 0.0], "pivot": [0.58, 0.0, 0.08],
+                   "limits": [-1.9, 0.0], "part_min": [0.38, -0.11, 0.0785], "part_max": [0.59, 0.11, 0.12]}
+    description.update(overrides)
+    (tmp_path / "chest.joint.yaml").write_text(yaml.safe_dump(description))
+    return case, scan_path
+
+
+def test_a_scan_joint_description_is_read_and_checked(tmp_path):
+    case, scan_path = _write_chest_joint(tmp_path)
+    points = case.scene["chest"].astype(float)
+    joint = load_scan_joint(scan_path, points)
+    assert joint.kind == "revolute" and joint.limits == (-1.9, 0.0)
+    np.testing.assert_allclose(joint.axis, [0.0, -1.0, 0.0])
+    np.testing.assert_array_equal(joint.mask, points[:, 2] > 0.0785)  # the lid: everything above the body
+    assert load_scan_joint(tmp_path / "block.ply", points) is None  # no description: a rigid body
+    for overrides, message in [({"axis": [0, 0, 0]}, "axis must not be zero"),
+                               ({"limits": [0.2, 1.0]}, "limits must hold the scanned pose"),
+                               ({"part_min": [2.0, 2.0, 2.0]}, "holds 0 of the scan's"),
+                               ({"kind": "ball"}, "kind must be one of"),
+                               ({"limits": ["0", 1.0]}, "write numbers without quotes")]:
+        _write_chest_joint(tmp_path, **overrides)
+        with pytest.raises(ChordError, match=message):
+            load_scan_joint(scan_path, points)
+    (tmp_path / "chest.joint.yaml").write_text("kind: revolute\n")
+    with pytest.raises(ChordError, match="lacks"):
+        load_scan_joint(scan_path, points)
+
+
+@pytest.mark.slow
+def test_a_described_joint_is_simulated_in_the_flow_s_sense(panda, tmp_path):
+    """The description's axis points the other way than the fitted one: the lid still opens as the
+    flow does, and the measured value is in the flow's sense."""
+    case, scan_path = _write_chest_joint(tmp_path)
+    case = flow_cases.chest_lid()
+    plan = plan_flow(case.flow, case.scene, panda, "grasp")
+    joint = load_scan_joint(scan_path, case.scene["chest"])
+    assert joint is not None and plan.extra["part"].joint.axis @ joint.axis < 0
+    result = simulate_plan(plan, case.flow, panda.config, case.scene, joints={"chest": joint}).part
+    assert result["final_value_sim"] == pytest.approx(result["final_value_flow"], abs=PART_JOINT_TARGETS["revolute"])
+    assert max(result["grasp_point_errors_m"]) <= GRASP_POINT_TARGET

@@ -110,6 +110,24 @@ def chest_lid(t_count: int = 41, n: int = 2000, fps: float = 10.0, angle_deg: fl
     return PlanningCase("chest_lid", flow, {"chest": scan}, "grasp", "chest")
 
 
+def lamp_head(t_count: int = 41, n: int = 2000, fps: float = 10.0, angle_deg: float = 40.0) -> PlanningCase:
+    """A desk lamp: a 14x14 cm foot, a 30 cm post, and an 8x6x5 cm head reaching towards the robot
+    from the top of the post, lowered ``angle_deg`` about a hinge along y at the post's top."""
+    from chord_core.scene.procedural import box_faces
+
+    still = (box_faces((0.55, 0.0, 0.01), (0.14, 0.14, 0.02), skip=("-z",))
+             + box_faces((0.55, 0.0, 0.15), (0.03, 0.03, 0.26), skip=("-z", "+z")))
+    head = box_faces((0.51, 0.0, 0.305), (0.08, 0.06, 0.05))
+    pts, part = _sample_parts([still, head], n, seed=6)
+    scan = _sample_parts([still, head], SCAN_POINTS, seed=60)[0]
+    s = _profile(t_count)
+    rotvecs = np.stack([np.zeros_like(s), -np.radians(angle_deg) * s, np.zeros_like(s)], axis=1)
+    traj = np.repeat(pts[None], t_count, axis=0)
+    traj[:, part == 1] = rigid_flow(pts[part == 1], np.zeros((t_count, 3)), rotvecs, pivot=np.array([0.55, 0.0, 0.30]))
+    flow = Flow(traj, np.zeros(n, np.int32), fps, "lower the lamp head", ["lamp"])
+    return PlanningCase("lamp_head", flow, {"lamp": scan}, "grasp", "lamp")
+
+
 def drawer(t_count: int = 41, n: int = 2000, fps: float = 10.0, travel: float = 0.10) -> PlanningCase:
     """A 20x24x12 cm cabinet with a small drawer whose 6x4 cm front stands 3 cm proud of the
     cabinet; the drawer is pulled ``travel`` towards the robot (a prismatic joint along -x)."""
@@ -127,7 +145,7 @@ def drawer(t_count: int = 41, n: int = 2000, fps: float = 10.0, travel: float = 
 
 
 PLANNING_CASES = {"lift_and_move": lift_and_move, "pour": pour, "push_across": push_across}
-ARTICULATED_CASES = {"chest_lid": chest_lid, "drawer": drawer}
+ARTICULATED_CASES = {"chest_lid": chest_lid, "lamp_head": lamp_head, "drawer": drawer}
 
 
 def obstacle_boxes(seed: int, centre: np.ndarray, keep_out: float, n: int = 300) -> dict[str, np.ndarray]:

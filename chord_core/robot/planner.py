@@ -31,6 +31,7 @@ from chord_core.robot.safety import PlanRefused, TrajectoryDraft, check_trajecto
 from chord_core.robot.timing import cartesian_line, quintic_joint_segment, required_time_scale, waypoint_velocities
 
 MODES = ("grasp", "push")
+PART_SHARE, PART_MIN_POINTS = 0.02, 20  # how many points must stray from a rigid fit to look for parts
 
 
 @dataclass
@@ -135,13 +136,15 @@ class ManipulatedPart:
 
 
 def moving_part(flow: Flow, oid: int, traj: np.ndarray, limit: float) -> ManipulatedPart | None:
-    """None when the object moves as one body (its per-frame rigid fit stays within ``limit`` RMS);
-    else the part that moves most relative to the object's base, from the flow's own articulation
-    arrays or, without them, `articulation.analyse_flow`. A body that bends without parts is None too
-    (the tracking check then refuses it)."""
+    """None when the object moves as one body (fewer than `PART_SHARE` of its points stray more
+    than ``limit`` RMS over the frames from its per-frame rigid fit: a small part, a lamp's head,
+    barely moves the fit of the whole); else the part that moves most relative to the object's
+    base, from the flow's own articulation arrays or, without them, `articulation.analyse_flow`.
+    A body that bends without parts is None too (the tracking check then refuses it)."""
     fits = rigid_fit_sequence(traj)
     fitted = np.einsum("tij,mj->tmi", fits[:, :3, :3], traj[0]) + fits[:, None, :3, 3]
-    if np.sqrt(np.mean(np.sum((fitted - traj) ** 2, axis=-1), axis=1)).max() <= limit:
+    strays = np.sqrt(np.mean(np.sum((fitted - traj) ** 2, axis=-1), axis=0)) > limit
+    if strays.sum() < max(PART_MIN_POINTS, PART_SHARE * len(strays)):
         return None
     if flow.articulation is not None:
         articulation = Articulation.from_arrays(flow.articulation)

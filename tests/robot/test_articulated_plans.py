@@ -22,7 +22,8 @@ def moved(flow) -> np.ndarray:
     return np.linalg.norm(flow.trajectories[-1] - flow.trajectories[0], axis=1) > 1e-6
 
 
-@pytest.mark.parametrize("make, kind", [(flow_cases.chest_lid, "revolute"), (flow_cases.drawer, "prismatic")])
+@pytest.mark.parametrize("make, kind", [(flow_cases.chest_lid, "revolute"), (flow_cases.lamp_head, "revolute"),
+                                        (flow_cases.drawer, "prismatic")])
 def test_the_part_the_flow_moves_is_found(panda, make, kind):
     case = make()
     traj = case.flow.trajectories.astype(float)
@@ -32,8 +33,11 @@ def test_the_part_the_flow_moves_is_found(panda, make, kind):
 
 
 def test_a_rigid_object_is_held_whole_and_stored_parts_are_used(panda):
-    rigid = flow_cases.lift_and_move(9, 300).flow
-    assert moving_part(rigid, 0, rigid.trajectories.astype(float), panda.config.max_tracking_error) is None
+    rigid = flow_cases.lift_and_move(9, 1000).flow
+    traj = rigid.trajectories.astype(float)
+    assert moving_part(rigid, 0, traj, panda.config.max_tracking_error) is None
+    traj[1:, :15] += np.random.default_rng(3).normal(0.0, 0.05, (8, 15, 3))  # 1.5 % of the points stray
+    assert moving_part(rigid, 0, traj, panda.config.max_tracking_error) is None
     case = flow_cases.drawer(9, 600)
     truth = moved(case.flow)
     arrays = analyse_flow(case.flow.trajectories, case.flow.object_ids).to_arrays(case.flow.num_frames)
@@ -74,7 +78,7 @@ def test_a_simulated_hinge_moves_the_part_points_about_its_axis(panda):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("make", [flow_cases.chest_lid, flow_cases.drawer])
+@pytest.mark.parametrize("make", [flow_cases.chest_lid, flow_cases.lamp_head, flow_cases.drawer])
 def test_a_part_plan_opens_the_simulated_part_as_the_flow_does(panda, make, tmp_path):
     case = make()
     plan = plan_flow(case.flow, case.scene, panda, "grasp")

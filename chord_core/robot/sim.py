@@ -45,6 +45,9 @@ class SimConfig:
     record_every: float = 0.02  # s between recorded object poses
 
 
+JOINT_AT_REST = 1e-6  # rad or m: joint values this close to the scanned pose are the scanned pose
+
+
 @dataclass(frozen=True)
 class SimJoint:
     """The moving part of an articulated object: which of its scanned points it holds, and how it
@@ -68,10 +71,12 @@ class SimJoint:
         if joint.kind not in ("revolute", "prismatic"):
             raise ChordError(f"a {joint.kind} part cannot be simulated on a joint")
         mask = part_of_scan(np.asarray(cloud, float), first_frame, part)
-        low, high = min(0.0, float(joint.values.min())), max(0.0, float(joint.values.max()))
+        # a fitted frame-0 value is zero only to rounding: a side counts as travelled past JOINT_AT_REST
+        low, high = float(joint.values.min()), float(joint.values.max())
         span = high - low
         return cls(mask, joint.kind, np.asarray(joint.axis, float), np.asarray(joint.pivot, float),
-                   (low - (0.5 * span if low < 0 else 0.0), high + (0.5 * span if high > 0 else 0.0)))
+                   (low - 0.5 * span if low < -JOINT_AT_REST else 0.0,
+                    high + 0.5 * span if high > JOINT_AT_REST else 0.0))
 
 
 @dataclass

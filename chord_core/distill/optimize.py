@@ -61,7 +61,8 @@ class LossTerms:
     sds: torch.Tensor           # W-RFSDS surrogate (Eq. 3)
     temporal: torch.Tensor      # weighted Eq. 12
     arap: torch.Tensor          # weighted Eq. 13
-    regularizers: torch.Tensor  # temporal + arap (+ optional TV-3D)
+    support: torch.Tensor       # weighted support term (0 when the preset turns it off)
+    regularizers: torch.Tensor  # temporal + arap + support (+ optional TV-3D)
     tau: float
     guidance: float
 
@@ -115,6 +116,7 @@ class Distiller:
         self.generator = torch.Generator().manual_seed(seed)
         self.center, self.radius = scene.bounding_sphere()
         self.unit = float(self.radius)  # scene unit (module docstring)
+        self.floor = float(self.gaussians.means[:, 2].min())  # what the scene stands on (support term)
         self.camera_pool = self._camera_pool()
         groups = self.motion.param_groups()
         self.lr_ranges = {"deformations": [lr * self.unit for lr in preset.lr_deformation],
@@ -177,8 +179,9 @@ class Distiller:
         self.timings[name] = self.timings.get(name, 0.0) + now - start
         return now
 
-    def render_video(self, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
-        """RGB video [B, 3, F, H, W] and flow maps [B, F−1, H, W, 3] (μᵗ − μᵗ⁺¹ rendered, §3.4)."""
+    def render_video(self, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """RGB video [B, 3, F, H, W], flow maps [B, F−1, H, W, 3] (μᵗ − μᵗ⁺¹ rendered, §3.4) and the
+        Gaussian centres per frame [F, N, 3]."""
         p, frames = self.preset, self.preset.frames
         means, quats = self.motion.deform_gaussians(self.gaussians, torch.arange(frames))
         feats = torch.cat([flow_features(means[:-1], means[1:]), torch.zeros_like(means[:1])], 0)
@@ -189,7 +192,7 @@ class Distiller:
         out = render(g, cams, features=feats.repeat(batch, 1, 1))
         video = out.rgb.reshape(batch, frames, p.height, p.width, 3).permute(0, 4, 1, 2, 3)
         flow_maps = out.features.reshape(batch, frames, p.height, p.width, 3)[:, :-1]
-        return video, flow_maps
+        return video, flow_maps, means
 
     def arap(self) -> torch.Tensor:
         """Eq. 13 summed over objects and frames on the near-surface samples (scene units)."""
@@ -212,7 +215,7 @@ class Distiller:
             self.motion.reset_after(int(p.split_fraction * (p.frames - 1)))
         cams = self.cameras(i)
         t0 = self._timed("setup", t0)
-        video, flow_maps = self.render_video(cams)
+        video, flow_maps, means = self.render_video(cams)
         t0 = self._timed("render", t0)
         cond = self.teacher.condition(video[:, :, 0].detach(), p.frames, cameras=cams)
         t0 = self._timed("condition", t0)
@@ -225,11 +228,12 @@ class Distiller:
         w_temp, w_arap = linear(*p.temporal_weight, frac), linear(*p.arap_weight, frac)
         temporal = w_temp * regularize.temporal_loss(flow_maps / self.unit)
         arap = w_arap * self.arap()
-        regularizers = temporal + arap
+        support = p.support_weight * regularize.support_loss(means / self.unit, self.floor / self.unit)
+        regularizers = temporal + arap + support
         if p.tv3d_weight > 0:
             regularizers = regularizers + p.tv3d_weight * self.tv3d()
         self._timed("losses", t0)
-        return LossTerms(video, sds.loss, temporal, arap, regularizers, tau.tau, guidance)
+        return LossTerms(video, sds.loss, temporal, arap, support, regularizers, tau.tau, guidance)
 
     def step(self) -> dict[str, float]:
         i = self.iteration
@@ -253,18 +257,20 @@ class Distiller:
         self._timed("step", t0)
         self.iteration += 1
         record = {"sds": terms.sds.item(), "temporal": terms.temporal.item(), "arap": terms.arap.item(),
+                  "support": terms.support.item(),
                   "total": total.item(), "tau": terms.tau, "cfg": terms.guidance}
         self.history.append(record)
         return record
 
     def term_gradient_norms(self, seed: int = 0) -> dict[str, float]:
         """L2 norm of each loss term's gradient on all motion parameters at the current iteration
-        (W-RFSDS, weighted temporal, weighted ARAP): whether the regularisers still count beside
+        (W-RFSDS, weighted temporal, ARAP and support terms): whether the regularisers still count beside
         the teacher at this resolution. Uses its own noise generator and takes no step."""
         terms = self._forward(self.iteration, torch.Generator().manual_seed(seed))
         params = [q for group in self.motion.param_groups().values() for q in group]
         (video_grad,) = torch.autograd.grad(terms.sds, terms.video)
-        sources = {"sds": (terms.video, video_grad), "temporal": (terms.temporal, None), "arap": (terms.arap, None)}
+        sources = {"sds": (terms.video, video_grad), "temporal": (terms.temporal, None), "arap": (terms.arap, None),
+                   "support": (terms.support, None)}
         norms = {}
         for name, (output, grad_output) in sources.items():
             grads = torch.autograd.grad(output, params, grad_output, retain_graph=True, allow_unused=True)

@@ -56,6 +56,7 @@ class Preset:
     temporal_weight: list[float] = field(default_factory=lambda: [9.6, 1.6])
     arap_weight: list[float] = field(default_factory=lambda: [3000.0, 300.0])
     tv3d_weight: float = 0.0
+    support_weight: float = 0.0  # nothing sinks below the scene's lowest point at rest (ours; 0: off)
     arap_samples: int = 7500
     # guidance (Eq. 3-4, App. B)
     tau_schedule: str = "annealed"     # annealed | weighted | uniform
@@ -100,9 +101,9 @@ class Preset:
         for name in ("lr_deformation", "lr_rotation", "lr_scale", "lr_skinning"):
             if min(getattr(self, name)) <= 0:
                 raise ChordError(f"preset {self.name}: {name} must be positive (log-linear decay)")
-        if not self.appearance_sigma >= 0:
-            raise ChordError(f"preset {self.name}: appearance_sigma must be >= 0 (0 = off), "
-                             f"got {self.appearance_sigma}")
+        for name in ("appearance_sigma", "support_weight", "tv3d_weight"):
+            if not getattr(self, name) >= 0:
+                raise ChordError(f"preset {self.name}: {name} must be >= 0 (0 = off), got {getattr(self, name)}")
         if not self.min_frame_radius >= 0:
             raise ChordError(f"preset {self.name}: min_frame_radius must be >= 0 metres, got {self.min_frame_radius}")
         if not self.control_scale > 0:

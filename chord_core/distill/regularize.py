@@ -5,6 +5,9 @@
   10 nearest neighbours in S_i and R̂_x the per-point Kabsch rotation, computed without gradient.
   S_i are the near-surface samples of ``chord_core.scene.voxels`` (A.1: |S_i| ≈ 7500).
 * ``tv3d_loss``      Animus3D Eq. 13: (1 / (N (T − 1))) Σ_τ Σ_i ‖x_{i,τ} − x_{i,τ−1}‖₁.
+* ``support_loss``   ours, not the paper's: (1 / (N T)) Σ_t Σ_i max(0, z₀ − z_iᵗ)², z₀ the lowest point of
+  the scene at rest (the support it stands on). A teacher that cannot see a small roll (the mini
+  prior at 32 px) otherwise tips a sliding block into the table, deeper than an arm can follow.
 The paper writes sums; ``reduction="mean"`` (default) divides by the number of terms, which
 keeps the A.1 loss weights (9.6→1.6, 3000→300) meaningful across resolutions and sample counts.
 """
@@ -39,6 +42,11 @@ def tv3d_loss(trajectories: torch.Tensor) -> torch.Tensor:
         return trajectories.new_zeros(())
     steps = trajectories[1:] - trajectories[:-1]
     return steps.abs().sum(-1).mean()
+
+
+def support_loss(trajectories: torch.Tensor, floor: float) -> torch.Tensor:
+    """Mean squared depth of points [T, N, 3] below the height ``floor`` (0 for points above it)."""
+    return torch.relu(floor - trajectories[..., 2]).square().mean()
 
 
 def arap_neighbours(points: np.ndarray | torch.Tensor, k: int = ARAP_NEIGHBOURS) -> torch.Tensor:

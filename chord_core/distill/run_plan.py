@@ -82,7 +82,9 @@ def describe_run(prompt: str, preset: Preset, teacher_kind: str, scene: Scene, m
                      f"VAE {p.torch_dtype('vae_dtype', p.device)}")
     lines.append(f"losses: W-RFSDS ({p.sds_reduction} over latent elements), temporal (Eq. 12) "
                  f"{p.temporal_weight[0]:g} -> {p.temporal_weight[1]:g}, ARAP (Eq. 13) {p.arap_weight[0]:g} -> "
-                 f"{p.arap_weight[1]:g} on {p.arap_samples} samples per object")
+                 f"{p.arap_weight[1]:g} on {p.arap_samples} samples per object"
+                 + (f", support {p.support_weight:g} (ours)" if p.support_weight else "")
+                 + (f", TV-3D {p.tv3d_weight:g}" if p.tv3d_weight else ""))
     lines.append(f"framing: {100 * framing_fraction(scene, p, seed=seed):.1f}% of object points inside every "
                  f"sampled view ({FRAMING_VIEWS} views)")
     return lines

@@ -1,4 +1,4 @@
-"""ARAP (Eq. 13), temporal (Eq. 12), TV-3D and the near-surface voxel-size search."""
+"""ARAP (Eq. 13), temporal (Eq. 12), TV-3D, support and the near-surface voxel-size search."""
 
 import numpy as np
 import open3d as o3d
@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from chord_core.distill.regularize import arap_loss, arap_neighbours, temporal_loss, tv3d_loss
+from chord_core.distill.regularize import arap_loss, arap_neighbours, support_loss, temporal_loss, tv3d_loss
 from chord_core.errors import ChordError
 from chord_core.scene.voxels import near_surface_voxels
 
@@ -65,6 +65,15 @@ def test_tv3d_matches_loop():
     expected = sum(float(np.abs(traj[t, i] - traj[t - 1, i]).sum()) for t in range(1, 5) for i in range(7)) / (7 * 4)
     assert tv3d_loss(traj).item() == pytest.approx(expected)
     assert tv3d_loss(traj[:1]).item() == 0.0
+
+
+def test_support_loss_matches_loop():
+    traj = torch.randn(4, 9, 3, dtype=torch.float64)
+    floor = 0.1
+    expected = sum(max(0.0, floor - float(traj[t, i, 2])) ** 2 for t in range(4) for i in range(9)) / 36
+    assert support_loss(traj, floor).item() == pytest.approx(expected)
+    assert expected > 0
+    assert support_loss(traj, float(traj[..., 2].min())).item() == 0.0
 
 
 def _distance(mesh):

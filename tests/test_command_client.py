@@ -48,6 +48,36 @@ def test_cloud_cache_discovers_objects_and_names_unknown_ones(spinning):
         cache.clouds(["lamp", "mug"])
 
 
+def _until(condition, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_cloud_over_the_limit_is_refused_on_arrival_and_forgets_the_earlier_one(spinning):
+    """A command never runs on a stale cloud: an oversized cloud replaces the object's earlier one
+    by a refusal naming the size, and the next valid cloud is taken again."""
+    from sensor_msgs.msg import PointCloud2
+
+    from chord_ros.command_client import CloudCache
+    from chord_ros.node_params import latched_qos
+
+    publisher = spinning.create_publisher(PointCloud2, "/limit_objects/lamp", latched_qos())
+    cache = CloudCache(spinning, "/limit_objects", discovery_period=0.1, max_points=100)
+    publisher.publish(numpy_to_cloud(np.zeros((50, 3), np.float32)))
+    _until(lambda: cache.complete(["lamp"]), "first cloud not received")
+    publisher.publish(numpy_to_cloud(np.zeros((101, 3), np.float32)))
+    _until(lambda: not cache.complete(["lamp"]), "oversized cloud not refused")
+    with pytest.raises(ChordError, match=r"latest cloud of 'lamp' was refused.*101 points.*\(100\)"):
+        cache.clouds(["lamp"])
+    with pytest.raises(ChordError, match="no object clouds.*refused"):
+        cache.clouds()
+    publisher.publish(numpy_to_cloud(np.zeros((60, 3), np.float32)))
+    _until(lambda: cache.complete(["lamp"]), "valid cloud after the refusal not taken")
+    assert [c.width for c in cache.clouds(["lamp"])[1]] == [60]
+
+
 def test_no_clouds_at_all_is_explained(spinning):
     from chord_ros.command_client import CloudCache
 

@@ -124,13 +124,14 @@ def test_over_long_text_and_over_sized_clouds_are_refused_with_the_reason(tmp_pa
     try:
         publish_until(executor, command, long_text, lambda: has(log, "not sent:"), 180, (commander,),
                       "the long command's refusal")
-        publish_until(executor, command, "slide the block", lambda: has(log, "more than max_points_per_cloud"), 120,
+        publish_until(executor, command, "slide the block", lambda: has(log, "'slide the block' not sent"), 120,
                       (commander,), "the refusal of the 1500-point cloud")
     finally:
         stop_nodes(commander)
     text = log.read_text()
     assert "the command has 1022 characters, more than max_command_chars (100)" in text, text
     assert long_text not in text and "very " * 30 not in text, "a long command is logged as a preview only"
-    assert "command 'slide the block' not sent: object 'block': the cloud has 1500 points, more than " \
-           "max_points_per_cloud (1000)" in text, text
+    refusal = "object 'block': the cloud has 1500 points, more than max_points_per_cloud (1000)"
+    assert f"cloud on /test_size/objects/block refused: {refusal}" in text, text  # as it arrives
+    assert "command 'slide the block' not sent: no object clouds" in text and f"(refused: {refusal}" in text, text
     assert "-> choreographer" not in text

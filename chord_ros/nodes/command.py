@@ -64,12 +64,13 @@ class Command(Node):
                                         "given up as lost (the choreographer died or hangs) and cancelled")
         self.max_command_chars = declare(self, "max_command_chars", 500, "longer commands are refused")
         self.max_points_per_cloud = declare(self, "max_points_per_cloud", 500000,
-                                            "a command is refused while an object's cloud has more points")
+                                            "a larger cloud is refused as it arrives and the object's earlier one "
+                                            "forgotten: commands naming it are refused until a valid cloud comes")
         if self.log_period <= 0 or min(self.frames, self.iterations, self.seed) < 0:
             raise ChordError("log_period must be > 0 and frames, iterations, seed >= 0")
         if self.feedback_timeout <= 0 or min(self.max_command_chars, self.max_points_per_cloud) < 1:
             raise ChordError("feedback_timeout must be > 0 and max_command_chars, max_points_per_cloud >= 1")
-        self._clouds = CloudCache(self, cloud_prefix)
+        self._clouds = CloudCache(self, cloud_prefix, max_points=self.max_points_per_cloud)
         self._client = ActionClient(self, Choreograph, self.action_name)
         self._lock = threading.Lock()
         self._goal: SentGoal | None = None

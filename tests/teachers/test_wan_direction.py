@@ -71,6 +71,7 @@ def test_w_rfsds_gradient_is_the_one_the_target_implies(tiny_i2v_dir, tau, exper
     assert abs(offsets[0] - offsets[1]) > 1e-3  # the CFG combination is really exercised
 
 
+@pytest.mark.slow  # 40 iterations through the tiny VAE: 1.5-4 min on 2 cores; the per-step tests above stay
 def test_distilling_from_the_analytic_wan_teacher_recovers_the_known_motion(tiny_i2v_dir):
     """Targets are the encoded renders of the scene moving as the scenario says, for the cameras
     of each iteration; the distilled flow must come clearly closer to that motion than no motion."""

@@ -18,7 +18,7 @@ setup(
         (f"share/{package_name}/launch", glob("launch/*.py")),
         (f"share/{package_name}/config", glob("config/*.yaml") + glob("config/*.rviz")),
         (f"share/{package_name}/config/presets", glob("config/presets/*.yaml")),
-        (f"share/{package_name}/config/scenes/demo", glob("config/scenes/demo/*")),
+        *((f"share/{package_name}/{scene}", glob(f"{scene}/*")) for scene in sorted(glob("config/scenes/*"))),
     ],
     install_requires=["numpy", "scipy", "PyYAML"],
     zip_safe=False,

@@ -1,4 +1,4 @@
-"""`chord-ros demo`: the whole chain on the bundled scene, then where everything landed.
+"""`chord-ros demo`: the whole chain on a bundled scene, then where everything landed.
 
 Starts the manipulate graph (choreographer, command, planner, sim_arm, flow_recorder) through
 the same launcher as `chord-ros launch`, sends the scene's command, waits for the flow and the
@@ -10,11 +10,15 @@ understands a fixed motion vocabulary, so `--prompt` changes how the block moves
 forward", "lift the block", ...). `--teacher wan --model-dir DIR --device cuda --preset gpu-5b`
 runs Wan 2.2 (open vocabulary, GPU); `--teacher reference` follows the bundled scene's KNOWN target
 motion and ignores the words: the measurable instrument, which also reports the error against it.
+`--scene chest` runs an articulated object instead of the block ("open the lid"): the planner
+grasps the lid, sim_arm simulates it on its hinge, and the report compares the lid's simulated
+angle with the flow's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from chord_core.errors import ChordError
-from chord_core.robot.config import FINAL_ERROR_TARGETS
+from chord_core.robot.config import FINAL_ERROR_TARGETS, PART_JOINT_TARGETS
 from chord_ros import graph, names
 
 HELP = "run command -> flow -> plan -> simulated arm on the bundled scene and report the outputs"
@@ -87,6 +91,75 @@ class PoseWatch:
             return None if pose is None else pose.copy()
 
 
+class ObjectJointWatch:
+    """Latest value of each articulated object's joint from sim_arm (names.OBJECT_JOINTS_TOPIC)."""
+
+    def __init__(self, node) -> None:
+        from sensor_msgs.msg import JointState
+
+        from chord_ros.node_params import latched_qos
+
+        self._lock = threading.Lock()
+        self.latest: dict[str, float] = {}
+        node.create_subscription(JointState, names.OBJECT_JOINTS_TOPIC, self._store, latched_qos())
+
+    def _store(self, msg) -> None:
+        with self._lock:
+            self.latest.update(zip(msg.name, msg.position))
+
+    def get(self, object_name: str) -> float | None:
+        with self._lock:
+            return self.latest.get(names.object_joint_name(object_name))
+
+
+@dataclass
+class PartOutcome:
+    """An articulated object's moved part: its joint's final value in simulation and in the flow."""
+
+    kind: str
+    simulated: float
+    flow: float
+
+    def error(self) -> float:
+        return abs(self.simulated - self.flow)
+
+    def within(self) -> bool:
+        return self.error() <= PART_JOINT_TARGETS[self.kind]
+
+    def line(self, against: str = "in the flow") -> str:
+        to_unit, unit = (np.degrees, "deg") if self.kind == "revolute" else ((lambda v: 100 * v), "cm")
+        target = to_unit(PART_JOINT_TARGETS[self.kind])
+        return (f"{to_unit(self.simulated):.1f} {unit} in simulation vs {to_unit(self.flow):.1f} {unit} {against} "
+                f"({self.kind} joint; error {to_unit(self.error()):.1f} {unit}, target {target:.0f} {unit})")
+
+
+def part_outcome(grasp_json: Path, scan_path: str, simulated: float | None) -> PartOutcome | None:
+    """The plan's moved part (grasp.json `manipulated_part`) against sim_arm's joint value, in the
+    fitted joint's sense (a described axis may point the other way); None for a rigid plan."""
+    from chord_core.formats.scans import load_scan
+    from chord_core.robot.scene_joints import load_scan_joint
+
+    part = json.loads(grasp_json.read_text()).get("manipulated_part") if grasp_json.is_file() else None
+    if part is None:
+        return None
+    described = load_scan_joint(scan_path, load_scan(scan_path).points)
+    if described is None or simulated is None:
+        raise ChordError(f"the plan moves {part['joint']} part {part['part_id']} but sim_arm simulates no joint "
+                         f"for {scan_path}: add a joint description beside the scan (docs/formats.md)")
+    sense = 1.0 if np.dot(described.axis, part["axis"]) >= 0 else -1.0
+    return PartOutcome(part["joint"], sense * simulated, float(part["final_value"]))
+
+
+def known_part_value(final_transforms: np.ndarray, kind: str) -> float:
+    """The joint value a reference motion gives its part that moves most: [P, 4, 4] final transforms
+    of the parts (each relative to its rest pose); rotation angle (rad) or travel (m)."""
+    from scipy.spatial.transform import Rotation
+
+    if kind == "revolute":
+        return float(np.max(Rotation.from_matrix(final_transforms[:, :3, :3].astype(float)).magnitude()))
+    return float(np.max(np.linalg.norm(final_transforms[:, :3, 3], axis=1)))
+
+
 class ArmGoalWatch:
     """Status of every goal the arm's FollowJointTrajectory server has seen (its status topic)."""
 
@@ -127,7 +200,10 @@ class ArmGoalWatch:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="chord_demo_output", help="output directory (a timestamped run inside)")
-    parser.add_argument("--prompt", help="the command (default: the bundled scene's); with the mini teacher "
+    parser.add_argument("--scene", default="demo",
+                        help=f"bundled scene {list(graph.SCENES)} (demo: a block; chest: a chest whose lid opens) or "
+                             "a directory with .ply scans, motion.npz (teacher reference) and scene.yaml (prompt)")
+    parser.add_argument("--prompt", help="the command (default: the scene's); with the mini teacher "
                                          f"it must use the prior's motion words: {graph.MINI_VOCABULARY}")
     parser.add_argument("--teacher", choices=graph.TEACHERS, default="mini",
                         help="mini: the shipped text-driven prior on CPU (a fixed motion vocabulary); wan: Wan 2.2 "
@@ -155,12 +231,15 @@ def teacher_line(teacher: str, motion_path: str) -> str:
     return "teacher: wan (Wan 2.2 from --model-dir: text-driven, open vocabulary)"
 
 
-def _bundled_prompt() -> str:
+def scene_prompt(scene: str) -> str:
+    """The command a scene comes with (`prompt` in its scene.yaml)."""
     import yaml
 
-    from chord_core.share import config_path
-
-    return str(yaml.safe_load(config_path(*graph.DEMO_SCENE_DIR, "scene.yaml").read_text())["prompt"])
+    path = graph.scene_directory(scene) / "scene.yaml"
+    prompt = yaml.safe_load(path.read_text()).get("prompt") if path.is_file() else None
+    if not prompt:
+        raise ChordError(f"{path} gives no prompt; say what should happen with --prompt")
+    return str(prompt)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -173,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     out = Path(args.out).resolve() / time.strftime("%Y%m%d_%H%M%S")
-    prompt = args.prompt or _bundled_prompt()
+    prompt = args.prompt or scene_prompt(args.scene)
     if args.teacher == "mini":  # refuse at once what the prior cannot run, before the graph starts
         from chord_core.prior.vocabulary import check_command, tokenize
         from chord_core.prior.weights import SHIPPED_WEIGHTS
@@ -184,9 +263,11 @@ def run(args: argparse.Namespace) -> int:
         if not weights.is_file():
             raise ChordError(f"no mini prior weights at {weights}; rebuild them with `chord prior train --out DIR` "
                              "and pass --model-dir DIR/mini_prior.pt")
-    scans, motion_path = graph.demo_scene()
+    scans, motion_path = graph.demo_scene(args.scene)
     object_names = [Path(s).stem for s in scans]
-    values = {"use_sim": "true", "teacher": args.teacher, "model_dir": args.model_dir, "device": args.device,
+    values = {"use_sim": "true", "scene": ",".join(scans), "teacher": args.teacher,
+              "reference_motion": motion_path if args.teacher == "reference" else "",
+              "model_dir": args.model_dir, "device": args.device,
               "preset": args.preset or DEFAULT_PRESETS[args.teacher], "auto_execute": "false", "record_bag": "true",
               "bag_path": str(out / "bag"), "work_dir": str(out / "runs"), "video_dir": str(out / "sim"),
               "plan_dir": str(out / "plans"),
@@ -196,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
     running = Graph(values, log_dir=out / "logs").start()
     node, executor, thread = spinning_node("chord_demo")
     try:
-        poses, arm = PoseWatch(node, object_names), ArmGoalWatch(node)
+        poses, arm, joints = PoseWatch(node, object_names), ArmGoalWatch(node), ObjectJointWatch(node)
         starts = {n: _wait_pose(poses, n, 120.0) for n in object_names}  # before anything moves
         known_goals = arm.goals()
         outcome = send_command(node, prompt, iterations=args.iterations, wait=120.0, plan_timeout=300.0,
@@ -215,12 +296,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"arm: {arm_status}")
         time.sleep(0.5)  # a pose published after the settle
         start, end = starts[name], _wait_pose(poses, name, 5.0)
+        part = part_outcome(out / "plans" / outcome.plan.plan_id / "grasp.json", scans[object_names.index(name)],
+                            joints.get(name))
         error = final_object_error(start, end, flow_target(flow, index))
-        _report(out, prompt=prompt, args=args, error=error, motion_path=motion_path, start=start, end=end,
-                name=name, t0=t0)
-        within = error.position_mm <= POSITION_TARGET_MM and error.rotation_deg <= ROTATION_TARGET_DEG
-        print(f"result             : {'within' if within else 'OUTSIDE'} the planner's target "
-              f"({POSITION_TARGET_MM:.0f} mm, {ROTATION_TARGET_DEG:.0f} deg)")
+        _report(out, prompt=prompt, args=args, error=error, part=part, motion_path=motion_path, start=start,
+                end=end, name=name, scans=scans, t0=t0)
+        if part is not None:
+            within = part.within()
+            print(f"result             : the part's joint is {'within' if within else 'OUTSIDE'} its target")
+        else:
+            within = error.position_mm <= POSITION_TARGET_MM and error.rotation_deg <= ROTATION_TARGET_DEG
+            print(f"result             : {'within' if within else 'OUTSIDE'} the planner's target "
+                  f"({POSITION_TARGET_MM:.0f} mm, {ROTATION_TARGET_DEG:.0f} deg)")
         return 0 if arm_status == "SUCCEEDED" and within else 1
     finally:
         stop_node(node, executor, thread)
@@ -237,8 +324,8 @@ def _wait_pose(poses: PoseWatch, name: str, timeout: float) -> np.ndarray:
     return pose
 
 
-def _report(out: Path, *, prompt: str, args, error: ObjectError, motion_path: str, start, end, name: str,
-            t0: float) -> None:
+def _report(out: Path, *, prompt: str, args, error: ObjectError, part: PartOutcome | None, motion_path: str,
+            start, end, name: str, scans: list[str], t0: float) -> None:
     runs = sorted((out / "runs").glob("*/"))
     run_dir = runs[-1] if runs else out / "runs"
     print("\n=== chord_ros demo ===")
@@ -255,15 +342,21 @@ def _report(out: Path, *, prompt: str, args, error: ObjectError, motion_path: st
     videos = sorted((out / "sim").glob("*.mp4"))
     print(f"simulation video   : {videos[-1] if videos else 'none (no GL backend; see logs)'}")
     print(f"logs               : {out / 'logs'}")
-    scans = " ".join(str(s) for s in graph.demo_scene()[0])
-    print(f"see it in 3D       : .venv/bin/chord view {run_dir} --plan {plan_dir} --scene {scans}")
-    print(f"final object error : {error.position_mm:.1f} mm, {error.rotation_deg:.1f} deg "
-          f"('{name}' in simulation vs the flow's target)")
+    print(f"see it in 3D       : .venv/bin/chord view {run_dir} --plan {plan_dir} --scene {' '.join(scans)}")
+    if part is not None:
+        print(f"moved part ('{name}'): {part.line()}")
+    else:
+        print(f"final object error : {error.position_mm:.1f} mm, {error.rotation_deg:.1f} deg "
+              f"('{name}' in simulation vs the flow's target)")
     if args.teacher == "reference":
         from chord_core.formats.reference_motion import ReferenceMotion
 
         motion = ReferenceMotion.load(motion_path)
-        truth = final_object_error(start, end, motion.transforms[-1, 0].astype(float))  # one part: the block
-        print(f"vs known target    : {truth.position_mm:.1f} mm, {truth.rotation_deg:.1f} deg "
-              "(simulation vs the reference motion itself)")
+        if part is not None:
+            known = PartOutcome(part.kind, part.simulated, known_part_value(motion.transforms[-1], part.kind))
+            print(f"vs known target    : {known.line('in the reference motion itself')}")
+        else:
+            truth = final_object_error(start, end, motion.transforms[-1, 0].astype(float))  # one part: the block
+            print(f"vs known target    : {truth.position_mm:.1f} mm, {truth.rotation_deg:.1f} deg "
+                  "(simulation vs the reference motion itself)")
     print(f"wall time          : {time.monotonic() - t0:.0f} s")

@@ -14,7 +14,8 @@ from pathlib import Path
 from chord_core.errors import ChordError
 from chord_core.share import PACKAGE, config_path
 
-DEMO_SCENE_DIR = ("scenes", "demo")
+#: Bundled scenes (config/scenes/<name>/: scans, motion.npz, scene.yaml with the prompt, joint files).
+SCENES = ("demo", "chest")
 #: The choreographer's teachers (chord_core.distill.pipeline.TEACHERS; spelled out so that launch
 #: files need not import torch); mini is the default.
 TEACHERS = ("mini", "wan", "reference")
@@ -92,9 +93,18 @@ class NodeSpec:
         return f"chord_ros.nodes.{self.executable}"
 
 
-def demo_scene() -> tuple[list[str], str]:
-    """(scan files, motion.npz) of the bundled demo scene."""
-    directory = config_path(*DEMO_SCENE_DIR)
+def scene_directory(scene: str = "demo") -> Path:
+    """A bundled scene by name (`SCENES`), or a directory laid out the same way."""
+    directory = config_path("scenes", scene) if scene in SCENES else Path(scene)
+    if not directory.is_dir() or not any(directory.glob("*.ply")):
+        raise ChordError(f"scene '{scene}' is neither a bundled scene {list(SCENES)} nor a directory with .ply "
+                         "scans (and motion.npz, scene.yaml beside them)")
+    return directory
+
+
+def demo_scene(scene: str = "demo") -> tuple[list[str], str]:
+    """(scan files, motion.npz) of a bundled scene (default: the demo block) or a scene directory."""
+    directory = scene_directory(scene)
     scans = sorted(str(p) for p in directory.glob("*.ply"))
     return scans, str(directory / "motion.npz")
 

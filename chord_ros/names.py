@@ -18,6 +18,7 @@ JOINT_STATES_TOPIC = "/joint_states"             # sensor_msgs/JointState
 ARM_ACTION = "/arm_controller/follow_joint_trajectory"   # ros2_control convention
 ARM_TRAJECTORY_TOPIC = "/arm_controller/joint_trajectory"  # trajectory_msgs/JointTrajectory
 GRIPPER_ACTION = "/gripper_controller/gripper_cmd"  # GripperCommand (ros2_control GripperActionController)
+OBJECT_JOINTS_TOPIC = "/chord/object_joints"     # sensor_msgs/JointState: sim_arm's articulated objects' joints
 TF_TOPIC = "/tf"                                 # tf2_msgs/TFMessage: sim_arm's links and objects
 CLOCK_TOPIC = "/clock"                           # rosgraph_msgs/Clock: sim_arm's simulated time (use_sim_time)
 ROBOT_DESCRIPTION_TOPIC = "/robot_description"   # std_msgs/String: the URDF (transient local), for RViz
@@ -37,3 +38,13 @@ def object_pose_topic(name: str, prefix: str = OBJECT_POSE_PREFIX) -> str:
 def object_frame(name: str) -> str:
     """The TF frame sim_arm gives object `name` (its frame-0 centroid, moved with it)."""
     return f"object_{name}"
+
+
+def object_part_frame(name: str) -> str:
+    """The TF frame of articulated object `name`'s moving part (its frame-0 centroid, moved with it)."""
+    return f"object_{name}_part"
+
+
+def object_joint_name(name: str) -> str:
+    """The name of articulated object `name`'s joint on OBJECT_JOINTS_TOPIC (rad or m from the scanned pose)."""
+    return f"{name}_joint"

@@ -1,6 +1,10 @@
 """sim_arm node in its own process, as a ros2_control arm: FollowJointTrajectory goals for the arm
 joints and GripperCommand goals for the fingers move the simulated arm and object; bad goals are
-aborted with a reason; a running goal can be canceled; one goal at a time."""
+aborted with a reason; a running goal can be canceled; one goal at a time. A scan with a joint
+description (the bundled chest) is simulated with its lid on the hinge: a planned opening turns
+the joint that /chord/object_joints and /tf report."""
+
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -23,7 +27,7 @@ JOINTS = PANDA_ARM_JOINTS  # what a trajectory goal names
 class ArmClient:
     """The test's side: an action client plus the latest joint state, object pose and cloud."""
 
-    def __init__(self, context, proc):
+    def __init__(self, context, proc, object_name: str = "box"):
         import rclpy
         from geometry_msgs.msg import PoseStamped
         from rclpy.action import ActionClient
@@ -41,12 +45,14 @@ class ArmClient:
         self.client = ActionClient(self.node, FollowJointTrajectory, names.ARM_ACTION)
         self.gripper_action = GripperCommand
         self.gripper = ActionClient(self.node, GripperCommand, names.GRIPPER_ACTION)
-        self.joint_states, self.pose, self.cloud = [], None, None
+        self.joint_states, self.pose, self.cloud, self.object_joints = [], None, None, None
         self.node.create_subscription(JointState, names.JOINT_STATES_TOPIC, self.joint_states.append, 10)
-        self.node.create_subscription(PoseStamped, names.object_pose_topic("box"),
+        self.node.create_subscription(PoseStamped, names.object_pose_topic(object_name),
                                       lambda m: setattr(self, "pose", m), 10)
-        self.node.create_subscription(PointCloud2, names.object_cloud_topic("box"),
+        self.node.create_subscription(PointCloud2, names.object_cloud_topic(object_name),
                                       lambda m: setattr(self, "cloud", m), latched_qos())
+        self.node.create_subscription(JointState, names.OBJECT_JOINTS_TOPIC,
+                                      lambda m: setattr(self, "object_joints", m), latched_qos())
 
     def spin_until(self, done, timeout=60.0, what=""):
         spin_until(self.executor, done, timeout, [self.proc], what)
@@ -74,21 +80,41 @@ class ArmClient:
     def result(self, handle, timeout=90.0):
         return wait_future(self.executor, handle.get_result_async(), timeout, [self.proc], "goal result")
 
+    def execute(self, plan) -> list:
+        """Run a plan as the planner sends it (approach, close, carry, open, retreat); the feedback."""
+        from action_msgs.msg import GoalStatus
 
-@pytest.fixture(scope="module")
-def arm(tmp_path_factory):
+        feedback = []
+        for step in execution_steps(plan):
+            if isinstance(step, ArmSegment):
+                handle = self.send(segment_to_trajectory(step, JOINTS), feedback.append)
+                assert handle.accepted
+                response = self.result(handle)
+                assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_string
+                assert response.result.error_code == self.action.Result.SUCCESSFUL
+            else:
+                response = self.grip(step.width / 2.0)
+                assert response.status == GoalStatus.STATUS_SUCCEEDED
+                if step.phase == "close":  # blocked by the object: it is held
+                    assert response.result.stalled and response.result.position > 0.005, response.result
+                else:
+                    assert response.result.reached_goal
+        return feedback
+
+
+@contextmanager
+def sim_arm(tmp, scene: str, object_name: str):
+    """A sim_arm process on `scene` (x20 real time, simulated clock) and a client ready to use."""
     import rclpy
     from rclpy.context import Context
 
-    tmp = tmp_path_factory.mktemp("sim_arm")
-    scene = save_scan(Scan("box", flow_cases.lift_and_move().scene["box"]), tmp / "box.npz")
     proc = start_node("sim_arm", {"scene_files": f"['{scene}']", "real_time_factor": 20.0, "use_sim_time": True},
                       tmp / "sim_arm.log")
     context = Context()
     rclpy.init(context=context)
     client = None
     try:
-        client = ArmClient(context, proc)
+        client = ArmClient(context, proc, object_name)
         client.spin_until(lambda: client.client.server_is_ready() and client.gripper.server_is_ready()
                           and client.cloud is not None, 60.0, "the sim_arm action servers and its latched cloud")
         yield client
@@ -98,6 +124,14 @@ def arm(tmp_path_factory):
             client.node.destroy_node()
         rclpy.shutdown(context=context)
         print((tmp / "sim_arm.log").read_text()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def arm(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sim_arm")
+    scene = save_scan(Scan("box", flow_cases.lift_and_move().scene["box"]), tmp / "box.npz")
+    with sim_arm(tmp, scene, "box") as client:
+        yield client
 
 
 def _trajectory(names_, points):
@@ -152,28 +186,12 @@ def test_the_gripper_reaches_an_open_command_and_closes_fully_on_nothing(arm):
 
 
 def test_lift_and_move_goal_moves_the_box_to_the_flow_target(arm):
-    from action_msgs.msg import GoalStatus
-
     case = flow_cases.lift_and_move()
     model = RobotModel()
     q = arm.current()
     plan = plan_flow(case.flow, case.scene, model, "grasp", q_start=q[:7])
-    feedback = []
     arm.joint_states.clear()
-    for step in execution_steps(plan):  # approach, close, carry, open, retreat: as the planner sends them
-        if isinstance(step, ArmSegment):
-            handle = arm.send(segment_to_trajectory(step, JOINTS), feedback.append)
-            assert handle.accepted
-            response = arm.result(handle)
-            assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_string
-            assert response.result.error_code == arm.action.Result.SUCCESSFUL
-        else:
-            response = arm.grip(step.width / 2.0)
-            assert response.status == GoalStatus.STATUS_SUCCEEDED
-            if step.phase == "close":  # blocked by the box: it is held
-                assert response.result.stalled and response.result.position > 0.005, response.result
-            else:
-                assert response.result.reached_goal
+    feedback = arm.execute(plan)
     assert feedback and list(feedback[-1].feedback.joint_names) == list(ALL_JOINTS)
     assert len(arm.joint_states) > 3  # /joint_states flowed during execution
     np.testing.assert_allclose(arm.current()[:7], plan.positions[-1], atol=0.02)
@@ -284,3 +302,50 @@ def test_clock_carries_simulated_time_and_stamps_follow_it(arm):
     assert done.result.error_code == arm.action.Result.SUCCESSFUL
     arm.spin_until(lambda: ticks[-1][0] > time.monotonic() - 0.2, what="a fresh /clock")
     assert ticks[-1][1] - before >= 30.0
+
+
+def test_a_described_lid_turns_on_its_hinge_and_its_joint_and_part_frame_are_published(tmp_path):
+    """The bundled chest (chest.joint.yaml beside its scan): shut at rest on /chord/object_joints,
+    the lid's frame on /tf at its scanned centroid; the scene's known 60 deg opening (motion.npz),
+    planned and executed, leaves the joint within 5 deg of 60 and the lid's frame turned with it."""
+    from scipy.spatial.transform import Rotation
+    from tf2_msgs.msg import TFMessage
+
+    from chord_core.formats.flow import Flow
+    from chord_core.formats.reference_motion import ReferenceMotion
+    from chord_core.formats.scans import load_scan
+    from chord_core.robot.scene_joints import load_scan_joint
+    from chord_ros import graph
+
+    (scan_path,), motion_path = graph.demo_scene("chest")
+    scan = load_scan(scan_path).points.astype(float)
+    lid = scan[load_scan_joint(scan_path, scan).mask]
+    opening = ReferenceMotion.load(motion_path).resampled(41).apply(scan)
+    flow = Flow(opening, np.zeros(len(scan), np.int32), 10.0, "open the lid", ["chest"])
+    with sim_arm(tmp_path, scan_path, "chest") as arm:
+        got = {}
+        arm.node.create_subscription(TFMessage, names.TF_TOPIC, lambda m: got.__setitem__("tf", m), 10)
+
+        def part_frame():
+            got.pop("tf", None)
+            arm.spin_until(lambda: "tf" in got and any(t.child_frame_id == names.object_part_frame("chest")
+                                                       for t in got["tf"].transforms), what="the lid on /tf")
+            t = next(t.transform for t in got["tf"].transforms if t.child_frame_id == names.object_part_frame("chest"))
+            return (np.array([t.translation.x, t.translation.y, t.translation.z]),
+                    Rotation.from_quat([t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w]))
+
+        arm.spin_until(lambda: arm.object_joints is not None, what="/chord/object_joints")
+        assert list(arm.object_joints.name) == [names.object_joint_name("chest")]
+        assert abs(arm.object_joints.position[0]) < 1e-3
+        position, rotation = part_frame()
+        np.testing.assert_allclose(position, lid.mean(axis=0), atol=1e-3)
+        plan = plan_flow(flow, {"chest": scan}, RobotModel(), "grasp", q_start=arm.current()[:7])
+        assert plan.extra.get("part") is not None, "the planner must take the lid, not the chest"
+        arm.execute(plan)
+        arm.object_joints = None
+        arm.spin_until(lambda: arm.object_joints is not None, what="the joint after the opening")
+        opened = arm.object_joints.position[0]
+        assert abs(np.degrees(opened) - 60.0) <= 5.0, np.degrees(opened)
+        position, rotation = part_frame()
+        assert abs(rotation.magnitude() - opened) < np.radians(1.0)  # the frame turned with the joint
+        assert position[2] > lid.mean(axis=0)[2] + 0.03  # and the lid went up

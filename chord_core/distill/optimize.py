@@ -257,8 +257,9 @@ class Distiller:
         self._timed("step", t0)
         self.iteration += 1
         record = {"sds": terms.sds.item(), "temporal": terms.temporal.item(), "arap": terms.arap.item(),
-                  "support": terms.support.item(),
                   "total": total.item(), "tau": terms.tau, "cfg": terms.guidance}
+        if self.preset.support_weight:
+            record["support"] = terms.support.item()
         self.history.append(record)
         return record
 

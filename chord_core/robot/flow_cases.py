@@ -95,17 +95,15 @@ def _sample_parts(parts: list[list], n: int, seed: int) -> tuple[np.ndarray, np.
 def chest_lid(t_count: int = 41, n: int = 2000, fps: float = 10.0, angle_deg: float = 60.0) -> PlanningCase:
     """A 16x20x8 cm chest whose 3 cm lid, overhanging the front by 3 cm (where a hand takes it),
     opens ``angle_deg`` about its back top edge (a revolute joint along y) while the body stays."""
-    from chord_core.scene.procedural import box_faces
+    from chord_core.scene.scenarios import chest_parts
 
-    body = box_faces((0.50, 0.0, 0.04), (0.16, 0.20, 0.08), skip=("-z", "+z"))
-    lid = box_faces((0.485, 0.0, 0.095), (0.19, 0.20, 0.03))  # its underside shows only at the overhang
-    lid[-1] = (np.array([0.405, 0.0, 0.08]), np.array([0.015, 0.0, 0.0]), np.array([0.0, 0.10, 0.0]))
+    body, lid, hinge = chest_parts()
     pts, part = _sample_parts([body, lid], n, seed=4)
     scan = _sample_parts([body, lid], SCAN_POINTS, seed=40)[0]
     s = _profile(t_count)
     rotvecs = np.stack([np.zeros_like(s), np.radians(angle_deg) * s, np.zeros_like(s)], axis=1)
     traj = np.repeat(pts[None], t_count, axis=0)
-    traj[:, part == 1] = rigid_flow(pts[part == 1], np.zeros((t_count, 3)), rotvecs, pivot=np.array([0.58, 0.0, 0.08]))
+    traj[:, part == 1] = rigid_flow(pts[part == 1], np.zeros((t_count, 3)), rotvecs, pivot=hinge)
     flow = Flow(traj, np.zeros(n, np.int32), fps, "open the lid of the chest", ["chest"])
     return PlanningCase("chest_lid", flow, {"chest": scan}, "grasp", "chest")
 

@@ -288,6 +288,11 @@ class ArmSimulation:
         """World positions [L, 3] and rotations [L, 3, 3] of the robot's links (`link_names`)."""
         return self.data.xpos[self._links].copy(), self.data.xmat[self._links].reshape(-1, 3, 3).copy()
 
+    @property
+    def articulated(self) -> list[str]:
+        """Names of the objects simulated with a moving part on a joint."""
+        return sorted(self._parts)
+
     def part_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """World position [3] of the moving part's frame-0 centroid and its rotation [3, 3]."""
         if name not in self._parts:

@@ -79,6 +79,33 @@ def hinged_lid(frames: int, points: int, rng: np.random.Generator) -> MotionScen
                     [Scan("chest", pts.astype(np.float32), colours)], ReferenceMotion(labels, tf))
 
 
+def chest_parts() -> tuple[list, list, np.ndarray]:
+    """Faces of a 16x20x8 cm chest's body and of its 3 cm lid, which overhangs the front by 3 cm
+    (where a hand takes it; its underside shows only there), and a point on the lid's hinge: the
+    back top edge, along y."""
+    body = box_faces((0.50, 0.0, 0.04), (0.16, 0.20, 0.08), skip=("-z", "+z"))
+    lid = box_faces((0.485, 0.0, 0.095), (0.19, 0.20, 0.03))
+    lid[-1] = (np.array([0.405, 0.0, 0.08]), np.array([0.015, 0.0, 0.0]), np.array([0.0, 0.10, 0.0]))
+    return body, lid, np.array([0.58, 0.0, 0.08])
+
+
+def chest_opening(frames: int, points: int, rng: np.random.Generator) -> MotionScenario:
+    """The chest of `chest_parts` (a wooden body, a blue lid) whose lid opens 60° on its hinge: the
+    bundled scene config/scenes/chest. Not among `SCENARIOS`, whose whole motion every preset frames:
+    the 19 cm lid swings out of the GPU presets' views (71 % of points inside at the end)."""
+    body_faces, lid_faces, hinge = chest_parts()
+    body_area, lid_area = (sum(4 * np.linalg.norm(np.cross(u, v)) for _, u, v in f) for f in (body_faces, lid_faces))
+    n_body = int(round(points * body_area / (body_area + lid_area)))
+    body, lid = sample_faces(body_faces, n_body, rng), sample_faces(lid_faces, points - n_body, rng)
+    tf = np.tile(np.eye(4), (frames, 2, 1, 1))
+    tf[:, 1] = rigid_track(frames, [0.0, np.radians(60), 0.0], [0, 0, 0], hinge)
+    pts = np.concatenate([body, lid])
+    colours = np.concatenate([texture(body, (0.55, 0.4, 0.25)), texture(lid, (0.2, 0.4, 0.8))])
+    labels = np.r_[np.zeros(len(body)), np.ones(len(lid))].astype(np.int32)
+    return MotionScenario("chest_opening", "open the lid",
+                          [Scan("chest", pts.astype(np.float32), colours)], ReferenceMotion(labels, tf))
+
+
 def two_objects(frames: int, points: int, rng: np.random.Generator) -> MotionScenario:
     """A block slides right while a second block is lifted and tipped toward the robot."""
     a_c, b_c = np.array([0.45, 0.08, 0.03]), np.array([0.55, -0.08, 0.04])

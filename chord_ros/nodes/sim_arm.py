@@ -14,7 +14,9 @@
   object_cloud_topic(name) (transient local), re-published after every executed trajectory.
 * An object whose scan has a joint description beside it (`<stem>.joint.yaml`,
   `chord_core/robot/scene_joints.py`: a lid on its hinge, a drawer on its slide) is simulated as
-  its still part plus that part on the joint; its pose is the still part's, its cloud moves both.
+  its still part plus that part on the joint; its pose is the still part's, its cloud moves both;
+  the part's pose goes on /tf (frame_id -> object_<name>_part) and its joint value (rad or m from
+  the scanned pose) as `<name>_joint` in a sensor_msgs/JointState on /chord/object_joints.
 
 Policies (README "Nodes"):
 * every trajectory is re-checked: joint names (exactly the arm joints, like a
@@ -99,6 +101,7 @@ class Snapshot:
     poses: dict[str, tuple[np.ndarray, np.ndarray]]
     link_positions: np.ndarray  # [L, 3], links in ArmSimulation.link_names order
     link_rotations: np.ndarray  # [L, 3, 3]
+    parts: dict[str, tuple[np.ndarray, np.ndarray, float]]  # articulated objects: part pose, joint value
 
 
 class GoalRejected(ChordError):
@@ -189,6 +192,8 @@ class SimArm(Node):
         # transient local: matches volatile subscribers and those asking for the best available
         # durability alike, and a late subscriber gets the current state of a scene at rest at once
         self.joint_pub = self.create_publisher(JointState, names.JOINT_STATES_TOPIC, latched_qos())
+        self.object_joints_pub = (self.create_publisher(JointState, names.OBJECT_JOINTS_TOPIC, latched_qos())
+                                  if joints else None)
         self.pose_pubs = {n: self.create_publisher(PoseStamped, names.object_pose_topic(n), latched_qos())
                           for n in object_names}
         self.cloud_pubs = ({n: self.create_publisher(PointCloud2, names.object_cloud_topic(n), latched_qos())
@@ -229,7 +234,8 @@ class SimArm(Node):
     def _take_snapshot(self) -> Snapshot:
         sim = self.sim
         return Snapshot(sim.positions, sim.velocities, sim.targets,
-                        {n: sim.object_pose(n) for n in sim.object_names}, *sim.link_poses())
+                        {n: sim.object_pose(n) for n in sim.object_names}, *sim.link_poses(),
+                        {n: (*sim.part_pose(n), sim.joint_value(n)) for n in sim.articulated})
 
     def _tf_publisher(self, config):
         """/tf publisher (None without tf2_msgs), after publishing the URDF on /robot_description."""
@@ -249,10 +255,13 @@ class SimArm(Node):
         snap = self._snapshot
         stamp = self._stamp()
         if self.tf_pub is not None:
-            objects = list(snap.poses)
-            positions = np.vstack([snap.link_positions, *(snap.poses[n][0][None] for n in objects)])
-            rotations = np.concatenate([snap.link_rotations, *(snap.poses[n][1][None] for n in objects)])
-            children = list(self.sim.link_names) + [names.object_frame(n) for n in objects]
+            objects, parts = list(snap.poses), list(snap.parts)
+            positions = np.vstack([snap.link_positions, *(snap.poses[n][0][None] for n in objects),
+                                   *(snap.parts[n][0][None] for n in parts)])
+            rotations = np.concatenate([snap.link_rotations, *(snap.poses[n][1][None] for n in objects),
+                                        *(snap.parts[n][1][None] for n in parts)])
+            children = (list(self.sim.link_names) + [names.object_frame(n) for n in objects]
+                        + [names.object_part_frame(n) for n in parts])
             self.tf_pub.publish(self._tf_message(
                 transforms=transforms_msgs(self.frame_id, children, positions, rotations, stamp)))
         self.joint_pub.publish(JointState(header=make_header("", stamp), name=list(self.sim.joint_names),
@@ -260,6 +269,10 @@ class SimArm(Node):
         for name, pub in self.pose_pubs.items():
             position, rotation = snap.poses[name]
             pub.publish(PoseStamped(header=make_header(self.frame_id, stamp), pose=pose_to_msg(rotation, position)))
+        if self.object_joints_pub is not None:
+            self.object_joints_pub.publish(JointState(
+                header=make_header("", stamp), name=[names.object_joint_name(n) for n in snap.parts],
+                position=[value for _, _, value in snap.parts.values()]))
 
     def _publish_clouds(self) -> None:
         stamp = self._stamp()

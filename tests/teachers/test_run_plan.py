@@ -17,7 +17,7 @@ from chord_core.scene.load import load_scene
 from chord_core.scene.objects import scene_from_scans
 from chord_core.scene.scenarios import SCENARIOS, make_scenario
 
-DEMO_SCENE = sorted(glob.glob("config/scenes/demo/*.ply"))
+BUNDLED_SCENES = [sorted(glob.glob(f"config/scenes/{name}/*.ply")) for name in ("demo", "chest")]
 
 
 @pytest.mark.parametrize("preset_name", PRESET_NAMES)
@@ -32,7 +32,8 @@ def test_every_preset_frames_every_object_point_in_every_view(preset_name):
         trajectories = scenario.motion.resampled(preset.frames).apply(scene.source_points())
         moving = trajectories if preset.min_frame_radius > 0 else None
         assert framing_fraction(scene, preset, moving) == 1.0, name
-    assert framing_fraction(load_scene(DEMO_SCENE, preset.gaussians_per_object), preset) == 1.0
+    for scans in BUNDLED_SCENES:
+        assert framing_fraction(load_scene(scans, preset.gaussians_per_object), preset) == 1.0, scans
     assert preset.min_frame_radius > 0 or preset_name == "cpu-test"
 
 
@@ -57,7 +58,8 @@ def test_dry_run_resolves_the_wan_run_without_loading_it(tiny_i2v_dir, tmp_path,
         raise AssertionError("a dry run must not load Wan")
 
     monkeypatch.setattr(wan_loading, "load_wan_components", refuse)
-    code = main(["animate", *DEMO_SCENE, "--prompt", "slide the block to the left", "--out", str(tmp_path / "run"),
+    code = main(["animate", *BUNDLED_SCENES[0], "--prompt", "slide the block to the left",
+                 "--out", str(tmp_path / "run"),
                  "--teacher", "wan", "--preset", "gpu-14b", "--model-dir", str(tiny_i2v_dir), "--dry-run"])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -69,6 +71,6 @@ def test_dry_run_resolves_the_wan_run_without_loading_it(tiny_i2v_dir, tmp_path,
     assert "dtypes: transformer torch.bfloat16, VAE torch.float32" in out
     assert "video: 832x464, 41 frames" in out and "framing: 100.0% of object points inside every sampled view" in out
     assert not (tmp_path / "run").exists()
-    code = main(["animate", *DEMO_SCENE, "--prompt", "x", "--out", str(tmp_path / "run"), "--teacher", "wan",
+    code = main(["animate", *BUNDLED_SCENES[0], "--prompt", "x", "--out", str(tmp_path / "run"), "--teacher", "wan",
                  "--preset", "gpu-14b", "--model-dir", str(tiny_i2v_dir), "--dry-run", "--negative-prompt", "blur"])
     assert code == 0 and "negative prompt: 'blur'" in capsys.readouterr().out

@@ -80,6 +80,8 @@ class CloudCache:
             previous = self._clouds.get(name)
             self._clouds[name] = msg
             self._refused.pop(name, None)
+        if previous is None:  # the first (or first since a refusal): commands can name it from now on
+            self._node.get_logger().info(f"cloud of '{name}' received ({msg.width * msg.height} points)")
         if previous is not None and len(previous.data) > LARGE_CLOUD_BYTES:
             del previous  # the last reference: hand its pages back (a 10 M-point cloud left +115 MB)
             release_memory()

@@ -167,9 +167,12 @@ class GraphUnderTest:
     def ready(self, timeout: float = 120.0) -> None:
         from chord_core.errors import ChordError
 
+        command_ready = (f"cloud of '{self.object}' received", "ready for commands")  # else its first are refused
         if not (self.wait(lambda: self.object in self.clouds and self.joints is not None, timeout)
                 and self.choreograph.wait_for_server(timeout_sec=timeout) and self.arm.wait_for_server(timeout_sec=30)
-                and self.wait(lambda: self.node.count_subscribers("/chord/command") > 0, 30)):
+                and self.wait(lambda: self.node.count_subscribers("/chord/command") > 0, 30)
+                and self.wait(lambda: all(line in (self.out / "logs" / "command.log").read_text()
+                                          for line in command_ready), 60)):
             raise ChordError(f"the graph did not come up within {timeout:.0f} s; see {self.out / 'logs'}")
 
     def log_count(self) -> int:

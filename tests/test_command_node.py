@@ -104,6 +104,8 @@ def test_a_killed_choreographer_frees_the_node_for_the_next_command(tmp_path, pe
                       (second, commander), "the node to send the next command to the new choreographer")
         text = log.read_text()
         assert "command 'slide the block' given up:" in text and "ready for the next command" in text, text
+        # what it says once at start: the object's cloud arrived, and the choreographer serves (a script can wait)
+        assert text.count("cloud of 'block' received (") == 1 and text.count("ready for commands") == 1, text
         wait_log(executor, tmp_path / "second.log", "goal 'lift the block'", 120, (second,))
     finally:
         stop_nodes(*[p for p in (commander, second, first) if p is not None])

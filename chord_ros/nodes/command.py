@@ -74,6 +74,7 @@ class Command(Node):
         self._client = ActionClient(self, Choreograph, self.action_name)
         self._lock = threading.Lock()
         self._goal: SentGoal | None = None
+        self._serving_announced = False
         self._last_log, self._last_key = 0.0, None
         self.create_subscription(String, command_topic, self._on_command, 10)
         self.create_timer(WATCH_PERIOD, self._watch)
@@ -149,7 +150,11 @@ class Command(Node):
             self.get_logger().error(outcome + result.message)
 
     def _watch(self) -> None:
-        """Give the goal up when the choreographer stopped serving or has been silent too long."""
+        """Give the goal up when the choreographer stopped serving or has been silent too long (and say
+        once when the choreographer is first found: commands sent before are refused)."""
+        if not self._serving_announced and self._client.server_is_ready():
+            self._serving_announced = True
+            self.get_logger().info(f"choreographer serving {self.action_name}: ready for commands")
         with self._lock:
             sent = self._goal
             silent = time.monotonic() - sent.last_heard if sent is not None else 0.0

@@ -19,7 +19,15 @@ def start_node(module: str, params: dict, log: Path) -> subprocess.Popen:
         text = str(value).lower() if isinstance(value, bool) else str(value)
         args += ["-p", f"{key}:={text}"]
     with open(log, "w") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    proc.log_path = log  # a failing wait quotes the end of it
+    return proc
+
+
+def _death(proc: subprocess.Popen) -> str:
+    log = getattr(proc, "log_path", None)
+    tail = Path(log).read_text()[-2500:] if log is not None and Path(log).is_file() else ""
+    return f"node process {proc.args[2]} exited with {proc.returncode}; its log ends:\n{tail}"
 
 
 def stop_nodes(*procs: subprocess.Popen) -> None:
@@ -40,7 +48,7 @@ def spin_until(executor, done: Callable[[], bool], timeout: float, procs=(), wha
     deadline = time.monotonic() + timeout
     while not done():
         for proc in procs:
-            assert proc.poll() is None, f"node process {proc.args[2]} exited with {proc.returncode}"
+            assert proc.poll() is None, _death(proc)
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         executor.spin_once(timeout_sec=0.05)
 

@@ -1,8 +1,7 @@
 """sim_arm node in its own process, as a ros2_control arm: FollowJointTrajectory goals for the arm
 joints and GripperCommand goals for the fingers move the simulated arm and object; bad goals are
-aborted with a reason; a running goal can be canceled; one goal at a time. A scan with a joint
-description (the bundled chest) is simulated with its lid on the hinge: a planned opening turns
-the joint that /chord/object_joints and /tf report."""
+aborted with a reason; a running goal can be canceled; one goal at a time. (A described joint:
+test_sim_arm_articulated.py, in its own module so that two sim_arm processes never overlap.)"""
 
 from contextlib import contextmanager
 
@@ -290,11 +289,12 @@ def test_clock_carries_simulated_time_and_stamps_follow_it(arm):
     rate = (last[1] - first[1]) / (last[0] - first[0])
     assert 10.0 < rate < 30.0, rate  # 20 simulated s per wall s, give or take message delays
     assert all(b[1] >= a[1] for a, b in zip(ticks, ticks[1:]))
-    sim_now = ticks[-1][1]
     arm.joint_states.clear()
-    arm.spin_until(lambda: arm.joint_states, what="/joint_states")
-    stamp = arm.joint_states[-1].header.stamp
-    assert abs(stamp.sec + stamp.nanosec * 1e-9 - sim_now) < 10.0  # simulated time, not ~1.8e9 s of wall time
+    arm.spin_until(lambda: len(arm.joint_states) >= 3, what="/joint_states")  # past any queued backlog
+    stamp, sim_now = arm.joint_states[-1].header.stamp, ticks[-1][1]
+    # simulated time, not ~1.8e9 s of wall time; 60 s = 3 s of wall time at x20, what a /tf-laden executor
+    # can lag behind on one of the two topics
+    assert abs(stamp.sec + stamp.nanosec * 1e-9 - sim_now) < 60.0
 
     q = arm.current()[:7]
     before = ticks[-1][1]
@@ -303,49 +303,3 @@ def test_clock_carries_simulated_time_and_stamps_follow_it(arm):
     arm.spin_until(lambda: ticks[-1][0] > time.monotonic() - 0.2, what="a fresh /clock")
     assert ticks[-1][1] - before >= 30.0
 
-
-def test_a_described_lid_turns_on_its_hinge_and_its_joint_and_part_frame_are_published(tmp_path):
-    """The bundled chest (chest.joint.yaml beside its scan): shut at rest on /chord/object_joints,
-    the lid's frame on /tf at its scanned centroid; the scene's known 60 deg opening (motion.npz),
-    planned and executed, leaves the joint within 5 deg of 60 and the lid's frame turned with it."""
-    from scipy.spatial.transform import Rotation
-    from tf2_msgs.msg import TFMessage
-
-    from chord_core.formats.flow import Flow
-    from chord_core.formats.reference_motion import ReferenceMotion
-    from chord_core.formats.scans import load_scan
-    from chord_core.robot.scene_joints import load_scan_joint
-    from chord_ros import graph
-
-    (scan_path,), motion_path = graph.demo_scene("chest")
-    scan = load_scan(scan_path).points.astype(float)
-    lid = scan[load_scan_joint(scan_path, scan).mask]
-    opening = ReferenceMotion.load(motion_path).resampled(41).apply(scan)
-    flow = Flow(opening, np.zeros(len(scan), np.int32), 10.0, "open the lid", ["chest"])
-    with sim_arm(tmp_path, scan_path, "chest") as arm:
-        got = {}
-        arm.node.create_subscription(TFMessage, names.TF_TOPIC, lambda m: got.__setitem__("tf", m), 10)
-
-        def part_frame():
-            got.pop("tf", None)
-            arm.spin_until(lambda: "tf" in got and any(t.child_frame_id == names.object_part_frame("chest")
-                                                       for t in got["tf"].transforms), what="the lid on /tf")
-            t = next(t.transform for t in got["tf"].transforms if t.child_frame_id == names.object_part_frame("chest"))
-            return (np.array([t.translation.x, t.translation.y, t.translation.z]),
-                    Rotation.from_quat([t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w]))
-
-        arm.spin_until(lambda: arm.object_joints is not None, what="/chord/object_joints")
-        assert list(arm.object_joints.name) == [names.object_joint_name("chest")]
-        assert abs(arm.object_joints.position[0]) < 1e-3
-        position, rotation = part_frame()
-        np.testing.assert_allclose(position, lid.mean(axis=0), atol=1e-3)
-        plan = plan_flow(flow, {"chest": scan}, RobotModel(), "grasp", q_start=arm.current()[:7])
-        assert plan.extra.get("part") is not None, "the planner must take the lid, not the chest"
-        arm.execute(plan)
-        arm.object_joints = None
-        arm.spin_until(lambda: arm.object_joints is not None, what="the joint after the opening")
-        opened = arm.object_joints.position[0]
-        assert abs(np.degrees(opened) - 60.0) <= 5.0, np.degrees(opened)
-        position, rotation = part_frame()
-        assert abs(rotation.magnitude() - opened) < np.radians(1.0)  # the frame turned with the joint
-        assert position[2] > lid.mean(axis=0)[2] + 0.03  # and the lid went up

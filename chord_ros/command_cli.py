@@ -164,15 +164,16 @@ def spinning_node(name: str):
     as a background job of a script): a SIGINT must stop the arm however the client was started.
     """
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
+
+    from chord_ros.executors import SubmitOnceExecutor
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
     if not rclpy.ok():
         rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node(name)
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = SubmitOnceExecutor(num_threads=2)
     executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)
     thread.start()

@@ -88,7 +88,6 @@ class GraphUnderTest:
         import rclpy
         from rcl_interfaces.msg import Log
         from rclpy.action import ActionClient
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState, PointCloud2
         from std_msgs.msg import String
@@ -97,6 +96,7 @@ class GraphUnderTest:
         from chord_msgs.msg import ObjectFlow, PlanReport
         from chord_ros import names
         from chord_ros.arm_interface import follow_joint_trajectory_type, gripper_command_type
+        from chord_ros.executors import SubmitOnceExecutor
         from chord_ros.launcher import Graph
         from chord_ros.node_params import latched_qos
 
@@ -130,7 +130,7 @@ class GraphUnderTest:
         self.arm = ActionClient(self.node, self.arm_type, names.ARM_ACTION)
         self.gripper_type = gripper_command_type("auto")
         self.gripper = ActionClient(self.node, self.gripper_type, names.GRIPPER_ACTION)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor = SubmitOnceExecutor(num_threads=2, context=self.context)
         self.executor.add_node(self.node)
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)
         self._spin.start()

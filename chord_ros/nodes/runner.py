@@ -7,10 +7,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from chord_core.errors import ChordError
+from chord_ros.executors import SubmitOnceExecutor
 
 
 def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, threads: int = 2) -> int:
@@ -34,7 +35,7 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
     node, executor, code = None, None, 0
     try:
         node = make_node()
-        executor = MultiThreadedExecutor(num_threads=threads)
+        executor = SubmitOnceExecutor(num_threads=threads)
         executor.add_node(node)
         phase["spinning"] = True
         if not phase["interrupted"]:

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from chord_core.robot.planner import plan_report
     from chord_core.robot.scene_joints import load_scan_joint
     from chord_core.robot.scene_match import match_scans
+    from chord_core.robot.soft_objects import load_scan_soft
 
     flow = Flow.load(args.flow)
     scans = [load_scan(p) for p in args.scene]
@@ -46,11 +47,13 @@ def run(args: argparse.Namespace) -> int:
     print(match.describe())
     joints = {match.objects.get(scan.name, scan.name): joint for path, scan in zip(args.scene, scans)
               if (joint := load_scan_joint(path, scan.points)) is not None}
+    soft = {match.objects.get(scan.name, scan.name): rope for path, scan in zip(args.scene, scans)
+            if (rope := load_scan_soft(path, scan.points)) is not None}
     config = load_robot_config(args.robot_config, urdf_path=args.robot_urdf,
                                trajectory_backend=getattr(args, "trajectory_backend", None))
     model = RobotModel(config)
     proposer = make_grasp_proposer(config, args.grasp_backend) if args.mode == "grasp" else None
-    plan = plan_report(flow, match.scene, model, args.mode, args.object, proposer=proposer)
+    plan = plan_report(flow, match.scene, model, args.mode, args.object, proposer=proposer, soft_objects=soft)
     out = Path(args.out)
     plan.write_dir(out)
     if not plan.accepted:
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         from chord_core.formats.video import write_video
         from chord_core.robot.sim import simulate_plan
 
-        result = simulate_plan(plan, flow, config, match.scene, video_fps=args.video_fps, joints=joints)
+        result = simulate_plan(plan, flow, config, match.scene, video_fps=args.video_fps, joints=joints, soft=soft)
         summary = result.to_json()
         video = write_video(result.video_frames, out / "sim.mp4", args.video_fps)
         summary["video"] = str(video) if video else None
@@ -71,5 +74,7 @@ def run(args: argparse.Namespace) -> int:
         (out / "sim.json").write_text(json.dumps(summary, indent=2))
         print(f"simulated: final position error {result.final_position_error * 1000:.2f} mm, rotation "
               f"{result.final_rotation_error_deg:.2f} deg, mean point error "
-              f"{result.mean_point_error * 1000:.2f} mm" + (f", video {video}" if video else ", no video"))
+              f"{result.mean_point_error * 1000:.2f} mm"
+              + (f", rope's final mean point distance {result.soft['final_mean_point_distance_m'] * 1000:.2f} mm"
+                 if result.soft else "") + (f", video {video}" if video else ", no video"))
     return 0

@@ -96,6 +96,17 @@ def read_config(path: Path, cls: type, what: str) -> dict[str, Any]:
     return check_fields(cls, data, str(path), what)
 
 
+def read_description(path: Path, cls: type, what: str) -> Any:
+    """An instance of dataclass `cls` from `path`, every field required (the descriptions that come
+    beside a scan); None when there is no such file."""
+    if not path.is_file():
+        return None
+    values = read_config(path, cls, what)
+    if missing := [f.name for f in dataclasses.fields(cls) if f.name not in values]:
+        raise ChordError(f"{path}: the {what} lacks {missing}")
+    return cls(**values)
+
+
 def _unquote_hint(hint: Any, value: Any) -> str:
     """The fix when the value would pass with its quoted numbers read as numbers (YAML 1.1 reads
     `'200'`, and `1e-3` without a dot, as text)."""

@@ -23,6 +23,8 @@ FINAL_ERROR_TARGETS = {"grasp": (0.01, 5.0), "push": (0.02, 180.0)}
 # hinge, m for a slide), and the grasped point's distance from its flow path at every frame (m).
 PART_JOINT_TARGETS = {"revolute": float(np.radians(5.0)), "prismatic": 0.01}
 GRASP_POINT_TARGET = 0.01
+# ... and on a rope: the mean distance of its points from the flow's last frame after settling (m).
+SOFT_POINT_TARGET = 0.02
 TRAJECTORY_BACKENDS = ("auto", "pinocchio", "pyroki")  # flow-following solvers (robot/backends.py)
 
 

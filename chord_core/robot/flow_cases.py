@@ -7,12 +7,13 @@ a non-rigid wobble), so the ground truth of every point at every frame is known 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from chord_core.formats.flow import Flow
+from chord_core.robot.soft_objects import SoftRope, drag_rope
 from chord_core.robot.timing import smoothstep
 from chord_core.scene.procedural import box_cloud, cylinder_cloud
 
@@ -37,6 +38,7 @@ class PlanningCase:
     scene: dict[str, np.ndarray]
     mode: str
     object_name: str
+    soft: dict[str, SoftRope] = field(default_factory=dict)  # the scene's ropes, by name
 
 
 def _profile(t_count: int) -> np.ndarray:
@@ -142,8 +144,45 @@ def drawer(t_count: int = 41, n: int = 2000, fps: float = 10.0, travel: float = 
     return PlanningCase("drawer", flow, {"cabinet": scan}, "grasp", "cabinet")
 
 
+def _rope_cloud(start: np.ndarray, end: np.ndarray, radius: float, n: int, seed: int) -> np.ndarray:
+    """[n, 3] points on a straight rope's surface: its side and its two end discs, by area."""
+    rng = np.random.default_rng(seed)
+    axis = (end - start) / np.linalg.norm(end - start)
+    u = np.cross(axis, [0.0, 0.0, 1.0]) if abs(axis[2]) < 0.9 else np.cross(axis, [1.0, 0.0, 0.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(axis, u)
+    length = float(np.linalg.norm(end - start))
+    on_side = rng.uniform(size=n) < length / (length + radius)  # side 2 pi r L against caps 2 pi r^2
+    along = np.where(on_side, rng.uniform(0, length, n), rng.choice([0.0, length], n))
+    r = np.where(on_side, radius, radius * np.sqrt(rng.uniform(size=n)))
+    angle = rng.uniform(0, 2 * np.pi, n)
+    ring = r[:, None] * (np.cos(angle)[:, None] * u + np.sin(angle)[:, None] * v)
+    return (start + along[:, None] * axis + ring).astype(np.float32)
+
+
+def rope_drag(t_count: int = 41, n: int = 2000, fps: float = 10.0) -> PlanningCase:
+    """A 30 cm rope, 3 cm thick, lying along x in front of the robot; its far end is lifted 6 cm
+    and carried 20 cm to the left and 5 cm back, dragging the rest (the known motion is the rope's
+    own MuJoCo physics, `soft_objects.drag_rope`, with the simulator's table and friction)."""
+    from chord_core.robot.sim import SimConfig
+
+    radius, start, end = 0.015, np.array([0.40, -0.12, 0.015]), np.array([0.70, -0.12, 0.015])
+    scan = _rope_cloud(start, end, radius, SCAN_POINTS, seed=70)
+    rope = SoftRope.from_points(scan, radius, mass=0.1, node_spacing=0.035)
+    lead = int(np.argmax(rope.nodes[:, 0]))
+    s = _profile(t_count)
+    path = rope.nodes[lead] + np.stack([-0.05 * s, 0.20 * s, 0.06 * np.sin(np.pi * s)], axis=1)
+    sim = SimConfig()
+    nodes = drag_rope(rope, lead, path, fps, 0.0, sim.table_friction, sim.object_friction, sim.rope_damping)
+    carried = rope.carrying(_rope_cloud(start, end, radius, n, seed=7))
+    traj = np.array([carried.points_at(frame) for frame in nodes], np.float32)
+    flow = Flow(traj, np.zeros(n, np.int32), fps, "drag the end of the rope to the left", ["rope"])
+    return PlanningCase("rope_drag", flow, {"rope": scan}, "grasp", "rope", {"rope": rope})
+
+
 PLANNING_CASES = {"lift_and_move": lift_and_move, "pour": pour, "push_across": push_across}
 ARTICULATED_CASES = {"chest_lid": chest_lid, "lamp_head": lamp_head, "drawer": drawer}
+SOFT_CASES = {"rope_drag": rope_drag}
 
 
 def obstacle_boxes(seed: int, centre: np.ndarray, keep_out: float, n: int = 300) -> dict[str, np.ndarray]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from chord_core.robot.timing import cartesian_line, quintic_joint_segment, requi
 
 MODES = ("grasp", "push")
 PART_SHARE, PART_MIN_POINTS = 0.02, 20  # how many points must stray from a rigid fit to look for parts
+ROPE_HOLD_RADIUS = 0.02  # m: the stretch of a rope between the fingers (about the pads' breadth)
 
 
 @dataclass
@@ -166,6 +168,13 @@ def part_of_scan(scan: np.ndarray, first_frame: np.ndarray, part: ManipulatedPar
     from scipy.spatial import cKDTree
 
     return part.mask[cKDTree(first_frame).query(scan)[1]]
+
+
+def rope_hold(traj: np.ndarray, radius: float) -> np.ndarray:
+    """[M] the flow points of a rope the hand holds: those within `radius` (at frame 0) of the
+    point the flow carries farthest, the end it leads with; the rest of the rope is dragged."""
+    lead = int(np.argmax(np.linalg.norm(traj[-1] - traj[0], axis=1)))
+    return np.linalg.norm(traj[0] - traj[0, lead], axis=1) <= radius
 
 
 def select_object(flow: Flow, object_name: str | None) -> int:
@@ -341,7 +350,8 @@ def _retreat_directions(end: np.ndarray, back: np.ndarray, push: bool, on_part: 
 def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: RobotModel | None = None,
               mode: str = "grasp", object_name: str | None = None,
               proposer: GraspProposer | None = None, q_start: np.ndarray | None = None,
-              max_grasp_tries: int = 3, trajectory_backend: str | None = None) -> Plan:
+              max_grasp_tries: int = 3, trajectory_backend: str | None = None,
+              soft_objects: Collection[str] = ()) -> Plan:
     """Plan a certified trajectory that makes the relevant object follow `flow`; PlanRefused if none.
 
     scene: clouds keyed by flow object name (`Flow.name_of`): the relevant object's entry is the
@@ -349,6 +359,9 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
     from scan files). A flow with fewer than 2 frames, or other contract breaches, is a ChordError.
     trajectory_backend: 'auto' | 'pinocchio' | 'pyroki' (None: the robot config's
     `trajectory_backend`); 'pyroki' when PyRoki is not importable is a ChordError.
+    soft_objects: names of ropes (`soft_objects.SoftRope`): one is grasped at the end its flow
+    leads with (`rope_hold`), and the hand carries that stretch along its flow (the pads pinch it,
+    so it turns with the hand); the rest of the rope is neither held nor an obstacle: it is dragged.
     """
     started = time.perf_counter()
     flow.validate(min_frames=2)  # up front: a bad flow gets its reason, not an error deep in the solver
@@ -363,18 +376,31 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
     whole = flow.trajectories[:, flow.object_ids == oid].astype(float)
     obj_cloud = np.asarray(scene.get(name, whole[0]), float).reshape(-1, 3)
     obstacles = obstacle_clouds(flow, scene, oid)
-    part = moving_part(flow, oid, whole, cfg.max_tracking_error)
+    soft = name in soft_objects
+    if soft and mode == "push":
+        raise ChordError(f"'{name}' is soft: it can be grasped, not pushed")
+    part = None if soft else moving_part(flow, oid, whole, cfg.max_tracking_error)
+    grasp_near = None  # a rope: grasps must take it this close to the held point
+    if soft:
+        held = rope_hold(whole, ROPE_HOLD_RADIUS)
+        grasp_near = whole[0, held].mean(axis=0)
+        # the proposer sees a longer stretch (its normals need the rope's round); grasps are kept near the hold
+        obj_cloud = obj_cloud[np.linalg.norm(obj_cloud - grasp_near, axis=1) <= 2.0 * ROPE_HOLD_RADIUS]
+        whole = whole[:, held]
+        hull = _hull(whole[0])
+        releases = whole[-1, :, 2].min() <= cfg.table_height + 0.01
     if part is not None:
         on_part = part_of_scan(obj_cloud, whole[0], part)
         obstacles[f"{name} (still part)"] = obj_cloud[~on_part]
         obj_cloud = obj_cloud[on_part]
         whole = whole[:, part.mask]
-    traj, lift = onto_support(whole, cfg.table_height, cfg.max_tracking_error)
+    traj, lift = (whole, 0.0) if soft else onto_support(whole, cfg.table_height, cfg.max_tracking_error)
     others = np.vstack([np.zeros((0, 3))] + list(obstacles.values()))
-    hull = _hull(traj[0])
     q_start = model.home if q_start is None else np.asarray(q_start, float)
-    # a part's joint holds it where the arm leaves it; a free object must rest on the table first
-    releases = traj[-1][:, 2].min() <= cfg.table_height + 0.01 or part is not None
+    if not soft:
+        hull = _hull(traj[0])
+        # a part's joint holds it where the arm leaves it; a free object must rest on the table first
+        releases = traj[-1][:, 2].min() <= cfg.table_height + 0.01 or part is not None
     push = mode == "push"
     fields = dict(mode=mode, object_name=name, fps=flow.fps, object_index=oid,
                   extra={"trajectory_backend": backend, "support_lift_m": lift,
@@ -387,6 +413,8 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
     else:
         proposer = proposer or make_grasp_proposer(cfg)
         grasps = proposer.propose(obj_cloud, others)
+        if grasp_near is not None:
+            grasps = [g for g in grasps if np.linalg.norm(g.translation - grasp_near) <= ROPE_HOLD_RADIUS]
         if not grasps:
             raise PlanRefused(0, f"no collision-free grasp on '{name}' within the gripper's "
                                  f"{cfg.gripper_max_width} m opening")

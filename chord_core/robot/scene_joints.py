@@ -15,7 +15,6 @@ fitted to the flow). Keys (world frame, metres and radians)::
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from chord_core.errors import ChordError
-from chord_core.formats.config_files import read_config
+from chord_core.formats.config_files import read_description
 from chord_core.robot.sim import SimJoint
 
 JOINT_SUFFIX = ".joint.yaml"
@@ -49,12 +48,9 @@ def load_scan_joint(scan_path: str | Path, points: np.ndarray) -> SimJoint | Non
     """The scan's joint (None when it has no description), checked against its points: a ChordError
     names the file and what is wrong."""
     path = joint_file(scan_path)
-    if not path.is_file():
+    description = read_description(path, JointDescription, "joint description")
+    if description is None:
         return None
-    values = read_config(path, JointDescription, "joint description")
-    if missing := [f.name for f in dataclasses.fields(JointDescription) if f.name not in values]:
-        raise ChordError(f"{path}: the joint description lacks {missing}")
-    description = JointDescription(**values)
     axis = np.asarray(description.axis, float)
     if np.linalg.norm(axis) < 1e-9:
         raise ChordError(f"{path}: axis must not be zero")

@@ -9,7 +9,9 @@ position-controlled joints and fingers), a table top at `table_height`, and each
 body whose collision shape is the convex hull of its scanned points. An articulated object
 (`SimJoint`: a lid on its hinge, a drawer on its slide) is two bodies: its still part free on the
 table (heavy, as a chest or cabinet is) and its moving part on a limited, damped joint with
-friction, so a released lid stays open. Object errors are measured
+friction, so a released lid stays open. A rope (`soft_objects.SoftRope`) is a 1-D flex: nodes
+joined by length-keeping edges, capsules for contact, held by the fingers' friction as any object.
+Object errors are measured
 against the flow, so the chain flow -> grasp -> trajectory -> object motion is checked, not assumed.
 """
 
@@ -25,6 +27,7 @@ from chord_core.errors import ChordError
 from chord_core.robot.config import RobotConfig
 from chord_core.robot.model import rotation_error_angle
 from chord_core.robot.rigid_fit import batch_kabsch, kabsch
+from chord_core.robot.soft_objects import SoftRope
 
 
 @dataclass
@@ -43,6 +46,7 @@ class SimConfig:
     part_joint_damping: float = 0.2  # N m s/rad (hinge) or N s/m (slide)
     part_joint_friction: float = 0.3  # N m or N: holds an opened lid against gravity
     record_every: float = 0.02  # s between recorded object poses
+    rope_damping: float = 0.05  # of a rope's length-keeping edges
 
 
 JOINT_AT_REST = 1e-6  # rad or m: joint values this close to the scanned pose are the scanned pose
@@ -92,6 +96,7 @@ class SimResult:
     frame_point_errors: np.ndarray  # [T]
     video_frames: list = field(default_factory=list)
     part: dict | None = None  # a part plan: its joint's final value (sim and flow), the grasp point's errors
+    soft: dict | None = None  # a rope plan: the mean distance of its points from the flow's last frame after settling
 
     def to_json(self) -> dict:
         return {"final_position_error_m": self.final_position_error,
@@ -99,7 +104,8 @@ class SimResult:
                 "mean_point_error_m": self.mean_point_error,
                 "frame_point_errors_m": self.frame_point_errors.tolist(),
                 "duration_s": float(self.times[-1]) if len(self.times) else 0.0,
-                **({"part": self.part} if self.part is not None else {})}
+                **({"part": self.part} if self.part is not None else {}),
+                **({"soft": self.soft} if self.soft is not None else {})}
 
 
 def urdf_with_absolute_meshes(urdf_path: str, scheme: str = "") -> str:
@@ -120,9 +126,10 @@ def _urdf_for_mujoco(urdf_path: str) -> str:
 
 
 def build_model(robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConfig,
-                joints: dict[str, SimJoint] | None = None):
+                joints: dict[str, SimJoint] | None = None, soft: dict[str, SoftRope] | None = None):
     """MjModel of arm + table + convex-hull objects, with the object names in `objects` order;
-    objects named in ``joints`` get their moving part on that joint."""
+    objects named in ``joints`` get their moving part on that joint, those in ``soft`` are ropes
+    (node bodies `obj<i>_rope_<k>`)."""
     import mujoco
     from scipy.spatial import ConvexHull
 
@@ -163,6 +170,11 @@ def build_model(robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConf
     for i, (name, points) in enumerate(objects.items()):
         pts = np.asarray(points, float)
         joint = (joints or {}).get(name)
+        rope = (soft or {}).get(name)
+        if rope is not None:
+            spec.attach(mujoco.MjSpec.from_string(rope.flex_xml("rope", sim.object_friction, sim.rope_damping)),
+                        frame=world.add_frame(), prefix=f"obj{i}_")
+            continue
         if joint is None:
             body, _ = add_hull_body(world, f"obj{i}", pts, np.zeros(3), sim.object_mass)
             body.add_freejoint(name=f"obj{i}_free")
@@ -197,7 +209,7 @@ class ArmSimulation:
     """
 
     def __init__(self, robot: RobotConfig, objects: dict[str, np.ndarray], sim: SimConfig | None = None,
-                 joints: dict[str, SimJoint] | None = None) -> None:
+                 joints: dict[str, SimJoint] | None = None, soft: dict[str, SoftRope] | None = None) -> None:
         import mujoco
 
         self._mj = mujoco
@@ -205,9 +217,13 @@ class ArmSimulation:
         self.config = sim or SimConfig()
         self.clouds = {name: np.asarray(points, float) for name, points in objects.items()}
         self.joints = dict(joints or {})
-        if unknown := sorted(set(self.joints) - set(self.clouds)):
-            raise ChordError(f"joints given for {unknown}, which are not in the simulated scene {list(self.clouds)}")
-        self.model = build_model(robot, self.clouds, self.config, self.joints)
+        self.soft = dict(soft or {})
+        if unknown := sorted((set(self.joints) | set(self.soft)) - set(self.clouds)):
+            raise ChordError(f"joints or soft objects given for {unknown}, which are not in the simulated scene "
+                             f"{list(self.clouds)}")
+        if both := sorted(set(self.joints) & set(self.soft)):
+            raise ChordError(f"{both}: an object is either articulated or soft, not both")
+        self.model = build_model(robot, self.clouds, self.config, self.joints, self.soft)
         self.data = mujoco.MjData(self.model)
         self.joint_names = tuple(robot.arm_joints) + tuple(robot.finger_joints)
         self.n_arm = len(robot.arm_joints)
@@ -216,15 +232,20 @@ class ArmSimulation:
         self._qvel = np.array([j.dofadr[0] for j in joints])
         self.lower = np.array([self.model.jnt_range[j.id][0] for j in joints])
         self.upper = np.array([self.model.jnt_range[j.id][1] for j in joints])
-        self._bodies = {name: self.model.body(f"obj{i}").id for i, name in enumerate(self.clouds)}
+        self._bodies = {name: self.model.body(f"obj{i}").id for i, name in enumerate(self.clouds)
+                        if name not in self.soft}
         self._parts = {name: self.model.body(f"obj{i}_part").id for i, name in enumerate(self.clouds)
                        if name in self.joints}
-        objects = set(self._bodies.values()) | set(self._parts.values())
+        self._ropes = {name: np.array([self.model.body(f"obj{i}_rope_{k}").id  # node bodies, in order
+                                       for k in range(len(self.soft[name].nodes))])
+                       for i, name in enumerate(self.clouds) if name in self.soft}
+        objects = (set(self._bodies.values()) | set(self._parts.values())
+                   | {int(b) for nodes in self._ropes.values() for b in nodes})
         self.link_names = tuple(self.model.body(b).name for b in range(1, self.model.nbody) if b not in objects)
         self._links = np.array([self.model.body(n).id for n in self.link_names])
         # each body's origin is the centroid of the scanned points it carries
         self._centroids = {name: (pts[~self.joints[name].mask] if name in self.joints else pts).mean(axis=0)
-                           for name, pts in self.clouds.items()}
+                           for name, pts in self.clouds.items() if name not in self.soft}
         self._trajectory: tuple[float, np.ndarray, np.ndarray] | None = None  # start, times, targets
         self._renderer = None
         self._camera = None
@@ -278,7 +299,10 @@ class ArmSimulation:
         return list(self.clouds)
 
     def object_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """World position [3] of the object's frame-0 centroid and its rotation [3, 3]."""
+        """World position [3] of the object's frame-0 centroid and its rotation [3, 3] (a rope: the
+        mean of its nodes, and no rotation)."""
+        if name in self._ropes:
+            return self.rope_nodes(name).mean(axis=0), np.eye(3)
         if name not in self._bodies:
             raise ChordError(f"no simulated object '{name}'; the scene has {self.object_names}")
         body = self._bodies[name]
@@ -306,8 +330,17 @@ class ArmSimulation:
         index = list(self.clouds).index(name)
         return float(self.data.qpos[self.model.jnt_qposadr[self.model.joint(f"obj{index}_joint").id]])
 
+    def rope_nodes(self, name: str) -> np.ndarray:
+        """[V, 3] where a rope's nodes are now."""
+        if name not in self._ropes:
+            raise ChordError(f"simulated object '{name}' is not a rope; ropes: {sorted(self._ropes)}")
+        return self.data.xpos[self._ropes[name]].copy()
+
     def object_cloud(self, name: str) -> np.ndarray:
-        """[N, 3] the object's scanned points moved by its current pose (a moving part's by its own)."""
+        """[N, 3] the object's scanned points moved by its current pose (a moving part's by its own,
+        a rope's by their nodes)."""
+        if name in self._ropes:
+            return self.soft[name].points_at(self.rope_nodes(name))
         position, rotation = self.object_pose(name)
         cloud = (self.clouds[name] - self._centroids[name]) @ rotation.T + position
         if name in self.joints:
@@ -394,14 +427,17 @@ def plan_joint_targets(plan, finger_count: int = 2) -> np.ndarray:
 
 def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray] | None = None,
                   sim: SimConfig | None = None, video_fps: float = 0.0,
-                  video_size: tuple[int, int] = (360, 480), joints: dict[str, SimJoint] | None = None) -> SimResult:
+                  video_size: tuple[int, int] = (360, 480), joints: dict[str, SimJoint] | None = None,
+                  soft: dict[str, SoftRope] | None = None) -> SimResult:
     """Execute an accepted plan in MuJoCo and measure the relevant object against the flow.
 
     `objects` maps names to frame-0 clouds (default: the flow's objects); the plan's object is
     matched by name. ``joints`` are the scene's described joints (`scene_joints`), by object name.
     A plan on an articulated object's part builds that part on its described joint, else on the
-    joint fitted to the flow, and measures the part. Video frames are rendered when video_fps > 0
-    and a GL backend works.
+    joint fitted to the flow, and measures the part. ``soft`` are the scene's ropes
+    (`soft_objects`): a rope's flow points follow its simulated nodes, and its errors are their
+    distances from the flow (its position error is that of the points' mean; no rotation error).
+    Video frames are rendered when video_fps > 0 and a GL backend works.
     """
     if not plan.accepted:
         raise ChordError("a refused plan cannot be simulated: it carries no trajectory")
@@ -417,7 +453,10 @@ def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray]
         if plan.object_name not in joints:
             joints[plan.object_name] = SimJoint.from_part(part, cloud, traj[0])
         traj, cloud = traj[:, part.mask], cloud[joints[plan.object_name].mask]
-    arm = ArmSimulation(robot, objects, sim, joints)
+    soft = dict(soft or {})
+    if plan.object_name in soft:
+        return _simulate_rope(plan, robot, objects, sim, joints, soft, traj, video_fps, video_size)
+    arm = ArmSimulation(robot, objects, sim, joints, soft)
     pose = arm.object_pose if part is None else arm.part_pose
     arm.reset(plan.positions[0], plan.gripper[0])
     if video_fps > 0:
@@ -442,6 +481,33 @@ def simulate_plan(plan, flow, robot: RobotConfig, objects: dict[str, np.ndarray]
                        "final_value_flow": float(part.joint.values[-1]),
                        "grasp_point_errors_m": _grasp_point_errors(plan, traj, cloud, times, positions,
                                                                    rotations).tolist()}
+    return result
+
+
+def _simulate_rope(plan, robot, objects, sim, joints, soft, traj, video_fps, video_size) -> SimResult:
+    """`simulate_plan` for a rope: the flow's points ride on the simulated nodes."""
+    arm = ArmSimulation(robot, objects, sim, joints, soft)
+    carried = soft[plan.object_name].carrying(traj[0])
+    arm.reset(plan.positions[0], plan.gripper[0])
+    if video_fps > 0:
+        arm.start_video(video_fps, video_size)
+    end = arm.follow(plan.times, plan_joint_targets(plan, len(robot.finger_joints))) + arm.config.settle
+    times, clouds = [], []
+    while True:
+        times.append(arm.time)
+        clouds.append(carried.points_at(arm.rope_nodes(plan.object_name)))
+        if arm.time >= end - 1e-9:
+            break
+        arm.step(min(arm.config.record_every, end - arm.time))
+    frames = arm.stop_video()
+    times, clouds = np.array(times), np.array(clouds)
+    nearest = [int(np.argmin(np.abs(times - ft))) for ft in plan.follow_times()]
+    errors = np.array([np.linalg.norm(clouds[k] - traj[t], axis=1).mean() for t, k in enumerate(nearest)])
+    final = float(np.linalg.norm(clouds[-1] - traj[-1], axis=1).mean())
+    result = SimResult(times, clouds.mean(axis=1), np.repeat(np.eye(3)[None], len(times), axis=0),
+                       float(np.linalg.norm(clouds[-1].mean(axis=0) - traj[-1].mean(axis=0))), 0.0,
+                       float(errors.mean()), errors, frames)
+    result.soft = {"kind": "rope", "final_mean_point_distance_m": final, "nodes": len(carried.nodes)}
     return result
 
 

@@ -4,7 +4,8 @@ Starts the manipulate graph (choreographer, command, planner, sim_arm, flow_reco
 the same launcher as `chord-ros launch`, sends the scene's command, waits for the flow and the
 plan, confirms the plan as an operator would (`chord-ros command TEXT --execute`; the planner runs
 with auto_execute:=false, as on a real arm), waits for the simulated execution, and prints the
-output locations and the final object error.
+output locations and the final object error (against where the plan leaves the object: the
+flow's end, after the planner's table corrections).
 By default the choreographer uses the mini teacher on CPU: the shipped text-driven prior, which
 understands a fixed motion vocabulary, so `--prompt` changes how the block moves ("push the block
 forward", "lift the block", ...). `--teacher wan --model-dir DIR --device cuda --preset gpu-5b`
@@ -46,8 +47,8 @@ def final_object_error(start: np.ndarray, end: np.ndarray, target: np.ndarray) -
     """Error of a rigidly moved object against a target transform.
 
     start, end: [4, 4] poses of the object's body frame before and after execution (world);
-    target: [4, 4] world transform the object should have undergone (from the flow or the
-    known motion). The body moved by end @ inv(start); compare it with target at the frame-0
+    target: [4, 4] world transform the object should have undergone (the plan's object motion
+    or the known motion). The body moved by end @ inv(start); compare it with target at the frame-0
     body origin (the object's centroid) and in rotation.
     """
     from chord_core.robot.model import rotation_error_angle
@@ -58,12 +59,16 @@ def final_object_error(start: np.ndarray, end: np.ndarray, target: np.ndarray) -
     return ObjectError(1000 * float(position), float(np.degrees(rotation_error_angle(moved[:3, :3], target[:3, :3]))))
 
 
-def flow_target(flow, object_index: int) -> np.ndarray:
-    """[4, 4] best rigid fit of one object's flow from its first to its last frame."""
-    from chord_core.robot.rigid_fit import kabsch
-
-    traj = flow.trajectories[:, flow.object_ids == object_index].astype(float)
-    return kabsch(traj[0], traj[-1])
+def plan_target_note(grasp_json: Path) -> str:
+    """How the plan's target differs from the flow's end (grasp.json's table corrections), for the
+    report: the arm is judged against where the plan leaves the object."""
+    report = json.loads(grasp_json.read_text()) if grasp_json.is_file() else {}
+    notes = []
+    if report.get("support_lift_m"):
+        notes.append(f"raised {1000 * report['support_lift_m']:.1f} mm out of the table")
+    if report.get("set_down_m"):
+        notes.append(f"set down {1000 * report['set_down_m']:.1f} mm onto the table")
+    return "the plan's target" + (f": the flow's, {' and '.join(notes)}" if notes else ", the flow's end")
 
 
 class PoseWatch:
@@ -246,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     from chord_core.distill.pipeline import DEFAULT_PRESETS
     from chord_core.robot.planner import select_object
     from chord_ros.command_cli import send_command, spinning_node, stop_node
-    from chord_ros.convert import msg_to_flow
+    from chord_ros.convert import msg_to_flow, pose_msg_to_matrix
     from chord_ros.launcher import Graph
     from chord_ros.trajectory_conversion import duration_seconds
 
@@ -298,9 +303,10 @@ def run(args: argparse.Namespace) -> int:
         start, end = starts[name], _wait_pose(poses, name, 5.0)
         part = part_outcome(out / "plans" / outcome.plan.plan_id / "grasp.json", scans[object_names.index(name)],
                             joints.get(name))
-        error = final_object_error(start, end, flow_target(flow, index))
-        _report(out, prompt=prompt, args=args, error=error, part=part, motion_path=motion_path, start=start,
-                end=end, name=name, scans=scans, t0=t0)
+        error = final_object_error(start, end, pose_msg_to_matrix(outcome.plan.object_motion))
+        target = plan_target_note(out / "plans" / outcome.plan.plan_id / "grasp.json")
+        _report(out, prompt=prompt, args=args, error=error, target=target, part=part, motion_path=motion_path,
+                start=start, end=end, name=name, scans=scans, t0=t0)
         if part is not None:
             within = part.within()
             print(f"result             : the part's joint is {'within' if within else 'OUTSIDE'} its target")
@@ -324,8 +330,8 @@ def _wait_pose(poses: PoseWatch, name: str, timeout: float) -> np.ndarray:
     return pose
 
 
-def _report(out: Path, *, prompt: str, args, error: ObjectError, part: PartOutcome | None, motion_path: str,
-            start, end, name: str, scans: list[str], t0: float) -> None:
+def _report(out: Path, *, prompt: str, args, error: ObjectError, target: str, part: PartOutcome | None,
+            motion_path: str, start, end, name: str, scans: list[str], t0: float) -> None:
     runs = sorted((out / "runs").glob("*/"))
     run_dir = runs[-1] if runs else out / "runs"
     print("\n=== chord_ros demo ===")
@@ -347,7 +353,7 @@ def _report(out: Path, *, prompt: str, args, error: ObjectError, part: PartOutco
         print(f"moved part ('{name}'): {part.line()}")
     else:
         print(f"final object error : {error.position_mm:.1f} mm, {error.rotation_deg:.1f} deg "
-              f"('{name}' in simulation vs the flow's target)")
+              f"('{name}' in simulation vs {target})")
     if args.teacher == "reference":
         from chord_core.formats.reference_motion import ReferenceMotion
 

@@ -96,6 +96,8 @@ def plan_to_report(plan, frame_id: str = BASE_FRAME, stamp: Time | None = None) 
     part = plan.extra.get("part")
     msg.manipulated_part = part.describe(plan.object_name) if part is not None else ""
     msg.grasp = grasp_to_msg(plan.grasp, plan.object_name, frame_id, stamp)
+    motion = np.asarray(plan.extra.get("object_motion", np.eye(4)), float)
+    msg.object_motion = pose_to_msg(motion[:3, :3], motion[:3, 3])
     msg.trajectory = plan_to_trajectory(plan)
     if msg.trajectory.points:
         msg.gripper_openings = float32_array(plan.gripper)

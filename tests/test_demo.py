@@ -95,6 +95,17 @@ def test_part_outcome_compares_the_simulated_joint_in_the_flow_joint_sense(tmp_p
         demo.part_outcome(grasp, scan, None)
 
 
+def test_the_report_says_how_the_plan_target_differs_from_the_flow(tmp_path):
+    import json
+
+    grasp = tmp_path / "grasp.json"
+    assert demo.plan_target_note(grasp) == "the plan's target, the flow's end"
+    grasp.write_text(json.dumps({"support_lift_m": 0.0, "set_down_m": 0.0123}))
+    assert demo.plan_target_note(grasp) == "the plan's target: the flow's, set down 12.3 mm onto the table"
+    grasp.write_text(json.dumps({"support_lift_m": 0.004, "set_down_m": 0.0}))
+    assert demo.plan_target_note(grasp) == "the plan's target: the flow's, raised 4.0 mm out of the table"
+
+
 @pytest.mark.slow  # about 2 min: `bash scripts/test.sh -m slow` (CI runs it)
 def test_demo_reports_outputs_and_final_error(tmp_path):
     run = subprocess.run([sys.executable, "-m", "chord_ros.cli", "demo", "--teacher", "reference", "--out",

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from node_process import spin_until
 
+from chord_core.robot.rigid_fit import kabsch
 from chord_ros.bag import read_bag
 from chord_ros.convert import msg_to_flow, pose_msg_to_matrix
-from chord_ros.demo import POSITION_TARGET_MM, ROTATION_TARGET_DEG, final_object_error, flow_target
+from chord_ros.demo import POSITION_TARGET_MM, ROTATION_TARGET_DEG, final_object_error
 
 pytestmark = pytest.mark.slow  # about 2 min: `bash scripts/test.sh -m slow` (CI runs it)
 
@@ -103,9 +104,15 @@ def test_text_command_moves_the_object_through_the_launched_graph(tmp_path, rclp
         spin_until(executor, lambda: len(got["pose"]) > count + 5, 10, (launcher,), "poses after the execution")
         moved = np.linalg.norm(flow.trajectories[-1] - flow.trajectories[0], axis=1).mean()
         print(f"the flow moves the block by {moved * 1000:.1f} mm on average")
-        error = final_object_error(start, pose_msg_to_matrix(got["pose"][-1].pose), flow_target(flow, 0))
-        print(f"simulated object vs flow target: {error.position_mm:.2f} mm, {error.rotation_deg:.2f} deg")
+        target = pose_msg_to_matrix(plan.object_motion)
+        error = final_object_error(start, pose_msg_to_matrix(got["pose"][-1].pose), target)
+        print(f"simulated object vs the plan's target: {error.position_mm:.2f} mm, {error.rotation_deg:.2f} deg")
         assert error.position_mm <= POSITION_TARGET_MM and error.rotation_deg <= ROTATION_TARGET_DEG
+        # the plan's target is the flow's end, at most moved up or down onto the table (<= 2 cm)
+        flow_end = kabsch(flow.trajectories[0].astype(float), flow.trajectories[-1].astype(float))
+        shift = target[:3, 3] - flow_end[:3, 3]
+        assert np.abs(shift[:2]).max() < 1e-4 and abs(shift[2]) <= 0.02
+        np.testing.assert_allclose(target[:3, :3], flow_end[:3, :3], atol=1e-4)
 
         done = set(got["goals"])
         command.publish(String(data="slide the block to the right"))

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from chord_core.errors import ChordError
@@ -11,6 +12,7 @@ from chord_core.robot.execution import ArmSegment
 from chord_core.robot.grasp import Grasp
 from chord_core.robot.planner import ManipulatedPart, Plan
 from chord_core.robot.safety import PlanRefused
+from chord_ros.convert import pose_msg_to_matrix
 from chord_ros.trajectory_conversion import (
     JointNamesError,
     duration_msg,
@@ -81,6 +83,12 @@ def test_plan_report_of_accepted_and_refused_plans():
     assert len(report.trajectory.points) == len(plan.times)
     assert report.header.frame_id == "world"
     assert report.manipulated_part == ""  # the whole box is held
+    np.testing.assert_allclose(pose_msg_to_matrix(report.object_motion), np.eye(4), atol=1e-12)  # none given
+    motion = np.eye(4)
+    motion[:3, :3] = Rotation.from_euler("z", 30, degrees=True).as_matrix()
+    motion[:3, 3] = [0.02, -0.1, -0.012]
+    plan.extra["object_motion"] = motion
+    np.testing.assert_allclose(pose_msg_to_matrix(plan_to_report(plan).object_motion), motion, atol=1e-12)
 
     joint = Joint("revolute", 0, 1, np.array([0.0, 1.0, 0.0]), np.zeros(3), np.zeros(3), 0.0)
     plan.extra["part"] = ManipulatedPart(np.array([True, False, True]), 1, joint)
@@ -92,6 +100,7 @@ def test_plan_report_of_accepted_and_refused_plans():
     assert report.mode == "push" and report.grasp.object_name == "block"
     assert len(report.trajectory.points) == 0 and len(report.tracking_errors) == 0
     assert len(report.gripper_openings) == 0
+    np.testing.assert_allclose(pose_msg_to_matrix(report.object_motion), np.eye(4), atol=1e-12)
 
 
 def test_arrays_follow_the_arm_order_and_finger_joints_are_refused():

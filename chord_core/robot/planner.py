@@ -27,13 +27,21 @@ from chord_core.robot.backends import make_grasp_proposer, select_follow
 from chord_core.robot.config import RobotConfig
 from chord_core.robot.grasp import Grasp, GraspProposer
 from chord_core.robot.model import RobotModel, ee_to_grasp_rotation, grasp_to_ee_rotation, pose_matrix
-from chord_core.robot.rigid_fit import rigid_fit_sequence
+from chord_core.robot.rigid_fit import kabsch, rigid_fit_sequence
 from chord_core.robot.safety import PlanRefused, TrajectoryDraft, check_trajectory
-from chord_core.robot.timing import cartesian_line, quintic_joint_segment, required_time_scale, waypoint_velocities
+from chord_core.robot.timing import (
+    cartesian_line,
+    quintic_joint_segment,
+    required_time_scale,
+    smoothstep,
+    waypoint_velocities,
+)
 
 MODES = ("grasp", "push")
 PART_SHARE, PART_MIN_POINTS = 0.02, 20  # how many points must stray from a rigid fit to look for parts
 ROPE_HOLD_RADIUS = 0.02  # m: the stretch of a rope between the fingers (about the pads' breadth)
+RELEASE_HEIGHT = 0.01  # m: a held object whose lowest point ends this close to the table is let go
+SET_DOWN_MAX_TILT = 5.0  # deg: a let-go object settles flat, so one tilted more (the grasp target) stays held
 
 
 @dataclass
@@ -95,6 +103,9 @@ class Plan:
                   "max_tracking_error_m": self.max_tracking_error, "planning_time_s": self.planning_time,
                   "trajectory_backend": self.extra.get("trajectory_backend"),
                   "support_lift_m": self.extra.get("support_lift_m", 0.0),
+                  "set_down_m": self.extra.get("set_down_m", 0.0),
+                  "object_motion": np.asarray(self.extra["object_motion"]).tolist()
+                  if "object_motion" in self.extra else None,
                   "manipulated_part": self.extra["part"].to_json() if self.extra.get("part") else None,
                   "grasp": self.grasp.to_json(self.object_name) if self.grasp is not None else None}
         (out / "grasp.json").write_text(json.dumps(report, indent=2))
@@ -304,7 +315,7 @@ def onto_support(traj: np.ndarray, table_height: float, limit: float) -> tuple[n
     [T, N, 3] and the largest lift (m); a flow that sinks the object deeper than ``limit`` is
     refused instead."""
     floor = min(table_height, float(traj[0, :, 2].min()))
-    if traj[0, :, 2].min() > table_height + 0.01:  # starts in the air (held, on a shelf): unchanged
+    if traj[0, :, 2].min() > table_height + RELEASE_HEIGHT:  # starts in the air (held, on a shelf): unchanged
         return traj, 0.0
     hull = _hull(traj[0])
     lowest = np.array([(hull @ fit[:3, :3].T + fit[:3, 3])[:, 2].min() for fit in rigid_fit_sequence(traj)])
@@ -316,6 +327,32 @@ def onto_support(traj: np.ndarray, table_height: float, limit: float) -> tuple[n
     lifted = traj.copy()
     lifted[:, :, 2] += depth[:, None]
     return lifted, float(depth.max())
+
+
+def set_down(traj: np.ndarray, table_height: float, limit: float) -> tuple[np.ndarray, float]:
+    """The flow's second half lowered so that an object that rested on the table at frame 0 and
+    ends hovering at most ``limit`` above it ends resting on it, to be let go there. The mini
+    prior lifts a block it slides by 1-2 cm (a push away from the operator also climbs in the
+    image), and a hand that keeps holding it drops it when the next command opens the fingers.
+    Frames are lowered by a smoothstep ramp over the second half, never below the table. Left
+    alone: a flow that ends higher (a lift), and one whose last frame is tilted more than
+    SET_DOWN_MAX_TILT from how the object rested (let go, it would settle flat, away from the
+    flow's pose). Returns the trajectory and the drop (m)."""
+    if traj[0, :, 2].min() > table_height + RELEASE_HEIGHT:  # starts in the air: unchanged
+        return traj, 0.0
+    lowest = traj[:, :, 2].min(axis=1) - table_height
+    hover = float(lowest[-1])
+    if hover <= RELEASE_HEIGHT or hover > limit or tilt_deg(kabsch(traj[0], traj[-1])) > SET_DOWN_MAX_TILT:
+        return traj, 0.0
+    ramp = smoothstep(np.clip(np.linspace(-1.0, 1.0, len(traj)), 0.0, 1.0))
+    lowered = traj.copy()
+    lowered[:, :, 2] -= np.minimum(ramp * hover, np.maximum(lowest, 0.0))[:, None]
+    return lowered, hover
+
+
+def tilt_deg(transform: np.ndarray) -> float:
+    """Angle (deg) by which a rigid motion tips the vertical: 0 for a turn about z."""
+    return float(np.degrees(np.arccos(np.clip(transform[2, 2], -1.0, 1.0))))
 
 
 def obstacle_clouds(flow: Flow, scene: dict[str, np.ndarray], oid: int) -> dict[str, np.ndarray]:
@@ -388,23 +425,25 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
         obj_cloud = obj_cloud[np.linalg.norm(obj_cloud - grasp_near, axis=1) <= 2.0 * ROPE_HOLD_RADIUS]
         whole = whole[:, held]
         hull = _hull(whole[0])
-        releases = whole[-1, :, 2].min() <= cfg.table_height + 0.01
+        releases = whole[-1, :, 2].min() <= cfg.table_height + RELEASE_HEIGHT
     if part is not None:
         on_part = part_of_scan(obj_cloud, whole[0], part)
         obstacles[f"{name} (still part)"] = obj_cloud[~on_part]
         obj_cloud = obj_cloud[on_part]
         whole = whole[:, part.mask]
     traj, lift = (whole, 0.0) if soft else onto_support(whole, cfg.table_height, cfg.max_tracking_error)
+    traj, drop = ((traj, 0.0) if soft or part is not None or mode == "push"
+                  else set_down(traj, cfg.table_height, cfg.max_tracking_error))
     others = np.vstack([np.zeros((0, 3))] + list(obstacles.values()))
     q_start = model.home if q_start is None else np.asarray(q_start, float)
     if not soft:
         hull = _hull(traj[0])
         # a part's joint holds it where the arm leaves it; a free object must rest on the table first
-        releases = traj[-1][:, 2].min() <= cfg.table_height + 0.01 or part is not None
+        releases = traj[-1][:, 2].min() <= cfg.table_height + RELEASE_HEIGHT or part is not None
     push = mode == "push"
     fields = dict(mode=mode, object_name=name, fps=flow.fps, object_index=oid,
-                  extra={"trajectory_backend": backend, "support_lift_m": lift,
-                         "part": part})
+                  extra={"trajectory_backend": backend, "support_lift_m": lift, "set_down_m": drop,
+                         "object_motion": kabsch(traj[0], traj[-1]), "part": part})
 
     if push:
         contact, d = push_pose(cfg, traj)

@@ -523,7 +523,8 @@ def _grasp_point_errors(plan, traj, cloud, times, positions, rotations) -> np.nd
 
 def _measure(plan, traj, cloud, times, positions, rotations, frames) -> SimResult:
     """Errors of the simulated body (the object, or its moving part) against its flow points
-    ``traj`` [T, M, 3] (frame 0 -> frame t); ``cloud`` is the scan the body was built from."""
+    ``traj`` [T, M, 3] (frame 0 -> frame t), and at the end against the plan's object motion (the
+    flow's end after the planner's table corrections); ``cloud`` is the scan the body was built from."""
     centroid0 = np.asarray(cloud, float).mean(axis=0)
     local = traj[0] - centroid0
     frame_times = plan.follow_times()
@@ -532,7 +533,7 @@ def _measure(plan, traj, cloud, times, positions, rotations, frames) -> SimResul
         k = int(np.argmin(np.abs(times - ft)))
         sim_pts = local @ rotations[k].T + positions[k]
         errors.append(float(np.linalg.norm(sim_pts - traj[t], axis=1).mean()))
-    fit = kabsch(traj[0], traj[-1])
+    fit = np.asarray(plan.extra.get("object_motion", kabsch(traj[0], traj[-1])), float)  # where the plan leaves it
     target_pos = fit[:3, :3] @ centroid0 + fit[:3, 3]
     return SimResult(times, positions, rotations, float(np.linalg.norm(positions[-1] - target_pos)),
                      float(np.degrees(rotation_error_angle(rotations[-1], fit[:3, :3]))),

@@ -78,3 +78,41 @@ def test_a_flow_that_sinks_the_object_a_little_is_raised_onto_the_table_and_a_de
     deep = Flow(rigid_flow(points, slide * [1, 1, 5], np.zeros((9, 3))), case.flow.object_ids, 10.0, "sink", ["box"])
     with pytest.raises(PlanRefused, match="into the table"):
         plan_flow(deep, case.scene, panda, "grasp")
+
+
+def test_a_slid_object_that_ends_hovering_is_set_down_and_let_go_and_a_lifted_one_is_held(panda):
+    """The mini prior ends a slid block 1-2 cm above the table: the planner lowers the flow's second
+    half onto the table (never below it) and lets go; a flow that lifts the block 8 cm keeps it, and
+    so does one that ends tilted 8.6 deg (more than the 5 deg a let-go block may settle by)."""
+    from chord_core.robot.flow_cases import lift_and_move, rigid_flow
+    from chord_core.robot.planner import RELEASE_HEIGHT, set_down, tilt_deg
+    from chord_core.robot.rigid_fit import kabsch
+
+    case = lift_and_move(9, 300)
+    points = case.flow.trajectories[0].astype(float)
+    s = np.linspace(0, 1, 9)
+    slide = np.stack([np.zeros(9), 0.1 * s, 0.016 * s], axis=1)  # ends 1.6 cm up
+    hovering = rigid_flow(points, slide, np.zeros((9, 3))).astype(float)
+    lowered, drop = set_down(hovering, 0.0, 0.02)
+    assert drop == pytest.approx(0.016, abs=1e-6)
+    lowest = lowered[:, :, 2].min(axis=1)
+    assert lowest[-1] == pytest.approx(0.0, abs=1e-9) and lowest.min() >= -1e-9
+    np.testing.assert_allclose(lowered[:5], hovering[:5])  # the first half is the flow's
+    np.testing.assert_allclose(lowered[:, :, :2], hovering[:, :, :2])
+    plan = plan_flow(Flow(hovering.astype(np.float32), case.flow.object_ids, 10.0, "slide", ["box"]), case.scene,
+                     panda, "grasp")
+    assert plan.extra["set_down_m"] == pytest.approx(0.016, abs=1e-4) and "release" in plan.phases
+    # the plan's target (PlanReport object_motion) is the flow's end 1.6 cm lower, nothing else
+    expected = kabsch(hovering[0], hovering[-1])
+    expected[2, 3] -= 0.016
+    np.testing.assert_allclose(plan.extra["object_motion"], expected, atol=2e-5)
+    tipped = rigid_flow(points, slide, np.stack([0.15 * s, np.zeros(9), np.zeros(9)], axis=1)).astype(float)
+    assert tilt_deg(kabsch(tipped[0], tipped[-1])) == pytest.approx(np.degrees(0.15), abs=1e-6)
+    assert RELEASE_HEIGHT < tipped[-1, :, 2].min() <= 0.02  # hovering like the first: only its tilt differs
+    assert set_down(tipped, 0.0, 0.02)[1] == 0.0  # let go, it would settle flat: far from the flow's pose
+    lifted = rigid_flow(points, slide * [1, 1, 5], np.zeros((9, 3))).astype(float)
+    assert set_down(lifted, 0.0, 0.02)[1] == 0.0
+    plan = plan_flow(Flow(lifted.astype(np.float32), case.flow.object_ids, 10.0, "lift", ["box"]), case.scene,
+                     panda, "grasp")
+    assert plan.extra["set_down_m"] == 0.0 and "release" not in plan.phases
+    assert lifted[-1, :, 2].min() > RELEASE_HEIGHT

@@ -1,7 +1,8 @@
 """Operator side of the graph, shared by the `command` node and the `chord-ros` operator commands.
 
 `CloudCache` keeps the latest segmented cloud of every object published under a topic prefix
-(`/chord/objects/<name>`); `make_goal` turns a text command plus those clouds into a Choreograph
+(`/chord/objects/<name>`; the planner reads it too, to refuse a flow of an object that has moved
+since the command); `make_goal` turns a text command plus those clouds into a Choreograph
 goal; `describe_feedback` is the one-line progress both print. `PlannerServices` confirms a plan
 or stops the planner's arm goal (`chord-ros execute`, `stop`, `command --execute` and its Ctrl-C);
 `cancel_all_goals` cancels every goal of an action (`chord-ros stop` on the choreographer).
@@ -89,6 +90,11 @@ class CloudCache:
     def known(self) -> list[str]:
         with self._lock:
             return sorted(self._clouds)
+
+    def latest(self, name: str) -> PointCloud2 | None:
+        """The object's latest accepted cloud, or None (never received, or its latest was refused)."""
+        with self._lock:
+            return self._clouds.get(name)
 
     def complete(self, wanted: list[str] | None = None) -> bool:
         """True once every wanted object (or every object topic seen, at least one) has a cloud."""

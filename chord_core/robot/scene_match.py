@@ -16,6 +16,9 @@ Rules:
   paired with that object, else ChordError: a name disagreeing with the geometry is not guessed
   around, the robot would grasp the wrong thing. Scan names the flow does not use are free;
 * a second scan lying on an already paired object is a ChordError (one scan per object).
+
+The same geometry tells whether a flow is stale: `start_offsets` measures how far each object now
+lies from where the flow starts it (the planner node refuses a flow beyond `max_start_offset`).
 """
 
 from __future__ import annotations
@@ -99,3 +102,19 @@ def match_scans(flow: Flow, scans: list[Scan]) -> SceneMatch:
             obstacles.append(key)
         scene[key] = scan.points
     return SceneMatch(scene, objects, obstacles)
+
+
+def start_offsets(flow: Flow, clouds: dict[str, np.ndarray]) -> dict[str, float]:
+    """Distance (m) from the centroid of each named flow object's first frame to the centroid of
+    its cloud in ``clouds`` (name -> [M, 3], the object's latest), for the objects both name. The
+    flow was distilled from the clouds of the moment the command was given; an object that has
+    moved since (an earlier plan carried it, someone nudged it) is off by how far it moved, and a
+    grasp planned on the flow would close on nothing."""
+    offsets = {}
+    for oid in np.unique(flow.object_ids):
+        name = flow.name_of(int(oid))
+        cloud = np.asarray(clouds.get(name, np.zeros((0, 3))), float).reshape(-1, 3)
+        if len(cloud):
+            start = flow.points[flow.object_ids == oid].astype(float).mean(axis=0)
+            offsets[name] = float(np.linalg.norm(start - cloud.mean(axis=0)))
+    return offsets

@@ -32,6 +32,9 @@ Policies (README "Nodes"):
   is a confirmation arriving meanwhile;
 * with `plan_from_joint_states` the plan starts at the arm's latest joint state (fresh within
   `joint_state_timeout`), else at the robot config's home;
+* a flow whose object now lies more than `max_start_offset` from where the flow starts it (the
+  object's latest cloud on `<cloud_prefix>/<name>`, centroids) is refused: the object moved since
+  the command (an earlier plan carried it), and a grasp planned on the flow would close on nothing;
 * every flow gets a PlanReport: malformed flows (1 frame, 0 points, sizes that disagree, NaN/inf),
   planner input errors and unexpected errors are refusals with the reason, never executed.
 """
@@ -59,19 +62,22 @@ from unique_identifier_msgs.msg import UUID
 from visualization_msgs.msg import Marker, MarkerArray
 
 from chord_core.errors import ChordError
+from chord_core.formats.flow import Flow
 from chord_core.robot.backends import make_grasp_proposer
 from chord_core.robot.config import load_robot_config
 from chord_core.robot.execution import ArmSegment, GripperStep, execution_steps
 from chord_core.robot.model import RobotModel
-from chord_core.robot.planner import MODES, Plan, plan_report
+from chord_core.robot.planner import MODES, Plan, plan_report, select_object
 from chord_core.robot.safety import PlanRefused
+from chord_core.robot.scene_match import start_offsets
 from chord_core.share import config_path
 from chord_msgs.msg import ObjectFlow, PlanReport
 from chord_msgs.srv import ExecutePlan, Stop
 from chord_ros import goal_cancel, names
 from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type, gripper_command_type
-from chord_ros.convert import make_header, msg_to_flow
-from chord_ros.frames import declare_frames
+from chord_ros.command_client import CloudCache
+from chord_ros.convert import cloud_to_numpy, make_header, msg_to_flow
+from chord_ros.frames import declare_frames, transform_points
 from chord_ros.markers import flow_markers, grasp_markers, plan_path_marker
 from chord_ros.memory import release_memory
 from chord_ros.node_params import declare, latched_qos
@@ -207,6 +213,13 @@ class Planner(Node):
         plan_dir = declare(self, "plan_dir", "", "write each reported plan to plan_dir/<plan_id>/ (plan.npz, "
                            "grasp.json: what `chord view --plan` shows); empty = none")
         self.plan_dir = Path(plan_dir).expanduser() if plan_dir else None
+        self.max_start_offset = float(declare(
+            self, "max_start_offset", 0.02, "m: a flow whose object starts farther than this from the object's latest "
+            "cloud on <cloud_prefix>/<name> (centroids) is refused: the object moved since the command; 0 = no check"))
+        cloud_prefix = declare(self, "cloud_prefix", names.OBJECT_CLOUD_PREFIX,
+                               "the objects' latest clouds are read from <cloud_prefix>/<name> (max_start_offset)")
+        max_points = int(declare(self, "max_points_per_cloud", 500000, "a larger object cloud is refused as it "
+                                 "arrives (and the object's start is not checked until a smaller one comes)"))
         self.frames = declare_frames(self, "flows are moved into it; plans and markers are in it", "flows")
         self.frame_id = self.frames.planning_frame
         if self.mode not in MODES:
@@ -216,9 +229,11 @@ class Planner(Node):
         for key, value in (("start_tolerance", self.start_tolerance), ("joint_state_timeout", self.joint_state_timeout),
                            ("server_timeout", self.server_timeout), ("max_grasp_tries", self.max_grasp_tries),
                            ("plan_max_age", self.plan_max_age), ("gripper_tolerance", self.gripper_tolerance),
-                           ("gripper_max_effort", self.gripper_max_effort)):
+                           ("gripper_max_effort", self.gripper_max_effort), ("max_points_per_cloud", max_points)):
             if not value > 0:
                 raise ChordError(f"{key} must be > 0, got {value}")
+        if self.max_start_offset < 0:
+            raise ChordError(f"max_start_offset must be >= 0 (0: no check), got {self.max_start_offset}")
 
         self.model = RobotModel(load_robot_config(robot_config or config_path("robot_panda.yaml")))
         self.config = self.model.config
@@ -244,6 +259,7 @@ class Planner(Node):
         self.create_subscription(JointState, names.JOINT_STATES_TOPIC, self._on_joint_state, 10, callback_group=group)
         self.create_service(ExecutePlan, execute_service, self._on_execute, callback_group=group)
         self.create_service(Stop, stop_service, self._on_stop, callback_group=group)
+        self.clouds = CloudCache(self, cloud_prefix, max_points=max_points) if self.max_start_offset > 0 else None
         self.interface = interface
         self.arm_topic = arm_topic
         self.arm_pub = self.arm = None
@@ -322,6 +338,10 @@ class Planner(Node):
         try:
             flow = self.frames.flow(msg_to_flow(msg), msg.header.frame_id)
             self.flow_marker_pub.publish(flow_markers(flow, self.frame_id, self.get_clock().now().to_msg()))
+            moved = self.moved_since_command(flow)
+            if moved:
+                return Plan.refused(PlanRefused(0, moved), self.model.joint_names, self.mode,
+                                    flow.name_of(select_object(flow, self.object_name or None)), 0.0)
             q_start = self.current_arm_positions() if self.plan_from_joint_states else None
             return plan_report(flow, {}, self.model, self.mode, self.object_name or None,
                                proposer=self.proposer, q_start=q_start, max_grasp_tries=self.max_grasp_tries)
@@ -329,6 +349,23 @@ class Planner(Node):
             return self._refusal(str(error))
         except Exception as error:  # a bug in planning still answers the flow
             return self._refusal(f"planning failed: {type(error).__name__}: {error}")
+
+    def moved_since_command(self, flow: Flow) -> str:
+        """Why the flow is stale, or "": an object it moves lies more than max_start_offset from
+        where the flow starts it (its latest cloud, in the planning frame). A flow distilled before
+        an earlier plan carried the object would otherwise be planned where the object was."""
+        if self.clouds is None:
+            return ""
+        clouds = {}
+        for name in flow.object_names or []:
+            msg = self.clouds.latest(name)
+            if msg is not None:
+                to_planning = self.frames.matrix(msg.header.frame_id, f"the cloud of '{name}'")
+                clouds[name] = transform_points(cloud_to_numpy(msg)[0], to_planning)
+        far = {name: d for name, d in start_offsets(flow, clouds).items() if d > self.max_start_offset}
+        return "; ".join(f"the flow starts '{name}' {100 * d:.1f} cm from where it is now (its latest cloud; limit "
+                         f"{100 * self.max_start_offset:.1f} cm, max_start_offset): it moved since the command, "
+                         "send the command again" for name, d in far.items())
 
     def _refusal(self, reason: str) -> Plan:
         """A refusal that names no flow frame (busy, malformed flow, planner error)."""

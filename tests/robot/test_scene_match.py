@@ -11,7 +11,7 @@ from chord_core.formats.flow import Flow
 from chord_core.formats.scans import Scan, save_scan
 from chord_core.robot import flow_cases
 from chord_core.robot.planner import plan_report
-from chord_core.robot.scene_match import match_scans
+from chord_core.robot.scene_match import match_scans, start_offsets
 from chord_core.scene.procedural import box_cloud, cylinder_cloud
 
 
@@ -86,3 +86,19 @@ def test_unnamed_flow_and_its_scan_plan_exactly_like_the_named_flow(tmp_path, ca
         assert unnamed["grasp"][key] == named["grasp"][key]
     for key in ("times", "positions", "gripper", "phases"):
         np.testing.assert_array_equal(unnamed_plan[key], named_plan[key])
+
+
+def test_start_offsets_measure_how_far_each_named_object_has_moved_since_the_flow_began():
+    """The flow starts the box at its scan; the box now lies 6 cm further left (an earlier plan
+    carried it) and the can where it was; an object without a cloud is not measured."""
+    box = box_cloud((0.05, 0.05, 0.06), (0.5, 0.0), 400, seed=1)
+    can = cylinder_cloud(0.03, 0.1, (0.4, 0.2), 300, seed=2)
+    points = np.vstack([box, can]).astype(np.float32)
+    ids = np.repeat([0, 1], [len(box), len(can)]).astype(np.int32)
+    flow = Flow(np.stack([points, points + [0.0, 0.05, 0.0]]).astype(np.float32), ids, 4.0, "", ["box", "can"])
+    resampled_box = box_cloud((0.05, 0.05, 0.06), (0.5, 0.06), 900, seed=3)  # another scan of it, moved
+    offsets = start_offsets(flow, {"box": resampled_box, "can": can, "mug": can + 1.0})
+    assert set(offsets) == {"box", "can"}
+    assert offsets["box"] == pytest.approx(0.06, abs=0.004)  # re-sampling moves a centroid by millimetres
+    assert offsets["can"] == pytest.approx(0.0, abs=1e-6)
+    assert start_offsets(flow, {}) == {}

@@ -204,8 +204,20 @@ class GraphUnderTest:
 
         self.command_pub.publish(String(data=text))
 
+    def planner_idle(self) -> bool:
+        """Every flow on /chord/flow has its PlanReport and every accepted plan its execution line
+        (the graph runs auto_execute)."""
+        with self.lock:
+            flows, plans = len(self.flows), list(self.plans)
+            executions = sum(1 for name, _, text in self.logs if name == "planner" and text.startswith("execution:"))
+        return len(plans) >= flows and executions >= sum(p.accepted for p in plans)
+
     def command_outcome(self, text: str, timeout: float) -> tuple[bool, float, str]:
-        """Send a command and follow it to the end: (object moved, seconds, what happened)."""
+        """Send a command and follow it to the end: (object moved, seconds, what happened). Waits
+        first until the planner has answered and executed every earlier flow: a plan still running
+        would be taken for this command's, and this command's flow would start from a cloud taken
+        before that plan moved the object."""
+        self.wait(self.planner_idle, 300)
         start, logs, plans = time.monotonic(), self.log_count(), len(self.plans)
         self.say(text)
         if not self.wait(lambda: any(command_finished(m) for m in self.logs_since(logs, "command")), timeout):
@@ -542,6 +554,7 @@ def soak_command(start: np.ndarray, now: np.ndarray) -> str:
 
 
 def soak_section(g: GraphUnderTest, count: int) -> list[Row]:
+    g.wait(g.planner_idle, 300)  # where the object rests once the sections before have finished with it
     start = centre = g.object_centre()
     outcomes, memory = [], []
     for k in range(count):

@@ -34,3 +34,26 @@ def test_small_reliability_run_passes_every_row(tmp_path, capsys):
 ])
 def test_soak_commands_keep_the_object_where_it_began(now, command):
     assert reliability.soak_command((0.50, 0.00, 0.03), (*now, 0.03)) == command
+
+
+def test_the_planner_is_idle_once_every_flow_is_answered_and_every_accepted_plan_executed():
+    """A direct Choreograph goal's flow is also planned and executed (auto_execute); a command sent
+    before that ends took its plan for its own and started from the cloud of before it (the soak
+    after the kill section failed every other command so)."""
+    import threading
+    from types import SimpleNamespace
+
+    g = object.__new__(reliability.GraphUnderTest)
+    g.lock, g.flows, g.plans, g.logs = threading.Lock(), [], [], []
+    assert g.planner_idle()
+    g.flows.append("flow")
+    assert not g.planner_idle()  # not answered yet
+    g.plans.append(SimpleNamespace(accepted=True))
+    assert not g.planner_idle()  # accepted, still executing
+    g.logs.append(("command", 20, "execution: done"))
+    assert not g.planner_idle()  # another node's line
+    g.logs.append(("planner", 20, "execution: executed all 6 steps"))
+    assert g.planner_idle()
+    g.flows.append("malformed flow")
+    g.plans.append(SimpleNamespace(accepted=False))  # a refusal is never executed
+    assert g.planner_idle()

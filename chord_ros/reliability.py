@@ -110,6 +110,7 @@ class GraphUnderTest:
         self.node = rclpy.create_node("chord_reliability", context=self.context)
         self.lock = threading.Lock()
         self.logs: list[tuple[str, int, str]] = []
+        self.executions = 0  # the planner's "execution:" lines (one per finished auto-executed plan)
         self.plans: list = []
         self.flows: list = []
         self.joints = None
@@ -146,6 +147,7 @@ class GraphUnderTest:
     def _on_log(self, msg) -> None:
         with self.lock:
             self.logs.append((msg.name, int(msg.level), msg.msg))
+            self.executions += msg.name == "planner" and msg.msg.startswith("execution:")
 
     def _on_joints(self, msg) -> None:
         self.joints = msg
@@ -208,8 +210,7 @@ class GraphUnderTest:
         """Every flow on /chord/flow has its PlanReport and every accepted plan its execution line
         (the graph runs auto_execute)."""
         with self.lock:
-            flows, plans = len(self.flows), list(self.plans)
-            executions = sum(1 for name, _, text in self.logs if name == "planner" and text.startswith("execution:"))
+            flows, plans, executions = len(self.flows), list(self.plans), self.executions
         return len(plans) >= flows and executions >= sum(p.accepted for p in plans)
 
     def command_outcome(self, text: str, timeout: float) -> tuple[bool, float, str]:

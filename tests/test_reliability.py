@@ -44,15 +44,15 @@ def test_the_planner_is_idle_once_every_flow_is_answered_and_every_accepted_plan
     from types import SimpleNamespace
 
     g = object.__new__(reliability.GraphUnderTest)
-    g.lock, g.flows, g.plans, g.logs = threading.Lock(), [], [], []
+    g.lock, g.flows, g.plans, g.logs, g.executions = threading.Lock(), [], [], [], 0
     assert g.planner_idle()
     g.flows.append("flow")
     assert not g.planner_idle()  # not answered yet
     g.plans.append(SimpleNamespace(accepted=True))
     assert not g.planner_idle()  # accepted, still executing
-    g.logs.append(("command", 20, "execution: done"))
+    g._on_log(SimpleNamespace(name="command", level=20, msg="execution: done"))
     assert not g.planner_idle()  # another node's line
-    g.logs.append(("planner", 20, "execution: executed all 6 steps"))
+    g._on_log(SimpleNamespace(name="planner", level=20, msg="execution: executed all 6 steps"))
     assert g.planner_idle()
     g.flows.append("malformed flow")
     g.plans.append(SimpleNamespace(accepted=False))  # a refusal is never executed

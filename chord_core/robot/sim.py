@@ -533,7 +533,8 @@ def _measure(plan, traj, cloud, times, positions, rotations, frames) -> SimResul
         k = int(np.argmin(np.abs(times - ft)))
         sim_pts = local @ rotations[k].T + positions[k]
         errors.append(float(np.linalg.norm(sim_pts - traj[t], axis=1).mean()))
-    fit = np.asarray(plan.extra.get("object_motion", kabsch(traj[0], traj[-1])), float)  # where the plan leaves it
+    fit = plan.extra.get("object_motion")  # where the plan leaves the object
+    fit = kabsch(traj[0], traj[-1]) if fit is None else np.asarray(fit, float)
     target_pos = fit[:3, :3] @ centroid0 + fit[:3, 3]
     return SimResult(times, positions, rotations, float(np.linalg.norm(positions[-1] - target_pos)),
                      float(np.degrees(rotation_error_angle(rotations[-1], fit[:3, :3]))),

@@ -63,6 +63,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from chord_core.errors import ChordError
 from chord_core.formats.flow import Flow
+from chord_core.formats.scans import Scan
 from chord_core.robot.backends import make_grasp_proposer
 from chord_core.robot.config import load_robot_config
 from chord_core.robot.execution import ArmSegment, GripperStep, execution_steps
@@ -77,7 +78,7 @@ from chord_ros import goal_cancel, names
 from chord_ros.arm_interface import TRAJECTORY_INTERFACES, follow_joint_trajectory_type, gripper_command_type
 from chord_ros.command_client import CloudCache
 from chord_ros.convert import cloud_to_numpy, make_header, msg_to_flow
-from chord_ros.frames import declare_frames, transform_points
+from chord_ros.frames import declare_frames
 from chord_ros.markers import flow_markers, grasp_markers, plan_path_marker
 from chord_ros.memory import release_memory
 from chord_ros.node_params import declare, latched_qos
@@ -360,8 +361,7 @@ class Planner(Node):
         for name in flow.object_names or []:
             msg = self.clouds.latest(name)
             if msg is not None:
-                to_planning = self.frames.matrix(msg.header.frame_id, f"the cloud of '{name}'")
-                clouds[name] = transform_points(cloud_to_numpy(msg)[0], to_planning)
+                clouds[name] = self.frames.scan(Scan(name, cloud_to_numpy(msg)[0]), msg.header.frame_id).points
         far = {name: d for name, d in start_offsets(flow, clouds).items() if d > self.max_start_offset}
         return "; ".join(f"the flow starts '{name}' {100 * d:.1f} cm from where it is now (its latest cloud; limit "
                          f"{100 * self.max_start_offset:.1f} cm, max_start_offset): it moved since the command, "

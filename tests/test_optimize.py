@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from chord_core.cli import main
-from chord_core.distill.optimize import Distiller, export_flow, log_linear
+from chord_core.distill.optimize import Distiller, export_flow, gradient_norm_line, gradient_norm_records, log_linear
 from chord_core.distill.presets import Preset
 from chord_core.distill.sds import sds_step
 from chord_core.errors import ChordError
 from chord_core.formats.reference_motion import end_point_error
+from chord_core.motion import fenwick
 from chord_core.motion.model import MotionConfig, ObjectMotion
 from chord_core.render.cameras import orbit_cameras
 from chord_core.scene.objects import scene_from_scans
@@ -25,7 +26,8 @@ def tiny_preset(**changes) -> Preset:
                   batch_cameras=1, iterations=6, gaussians_per_object=300, num_coarse=6, num_fine=12,
                   neighbours=3, fine_tau=0.8, split_iteration=3, split_fraction=0.75,
                   lr_deformation=[1e-2, 1e-3], lr_rotation=[5e-3, 5e-4], lr_scale=[5e-3, 5e-4],
-                  arap_samples=300, checkpoint_every=2)
+                  arap_samples=300, checkpoint_every=2,
+                  sds_weight=3 * 5 * 32 * 32, temporal_weight=[0.6, 0.1])  # Eq. 3's sum; A.1's 9.6 -> 1.6 / 4^2
     return base.replace(**changes)
 
 
@@ -196,7 +198,7 @@ def test_reference_run_recovers_rigid_motion(box):
     """A short run already moves the flow most of the way toward the known motion."""
     scenario, scene = box
     preset = tiny_preset(iterations=40, batch_cameras=2, checkpoint_every=100, split_iteration=1000,
-                         arap_weight=[30.0, 3.0], temporal_weight=[0.1, 0.1],
+                         arap_weight=[30.0, 3.0], temporal_weight=[0.1 / 16, 0.1 / 16],
                          lr_deformation=[5e-2, 5e-3])  # scene units (bounding radius), see optimize
     assert _recovery_ratio(scenario, scene, preset) < 0.5
 
@@ -342,3 +344,62 @@ def test_term_gradient_norms_split_the_step_gradient_by_term(box):
     doubled = distiller(temporal_weight=[2 * w for w in tiny_preset().temporal_weight]).term_gradient_norms(seed=5)
     assert doubled["temporal"] == pytest.approx(2 * norms["temporal"], rel=1e-4)
     assert doubled["sds"] == pytest.approx(norms["sds"], rel=1e-4)
+
+
+def _smooth_motion(distiller: Distiller, seed: int = 0) -> None:
+    """Put every coarse control point on one smooth path in clip time s = t / (T − 1) (a slide, a
+    bump and a yaw), so distillers with other frame counts hold the same motion, sampled more finely."""
+    rng = np.random.default_rng(seed)
+    for obj in distiller.motion.objects:
+        sequence = obj.coarse.deformation
+        count, frames = sequence.translation_nodes.shape[1], sequence.num_frames
+        s = torch.linspace(0.0, 1.0, frames, dtype=torch.float64)[:, None, None]
+        slide, bump = (torch.as_tensor(rng.normal(0.0, 0.3 * distiller.unit, (1, count, 3))) for _ in range(2))
+        yaw = torch.as_tensor(rng.normal(0.0, 0.4, (1, count))) * s[..., 0]
+        zero = torch.zeros_like(yaw)
+        quats = torch.stack([torch.cos(yaw / 2), zero, zero, torch.sin(yaw / 2)], -1)
+        with torch.no_grad():
+            sequence.translation_nodes.copy_(fenwick.nodes_from_values(slide * s + bump * torch.sin(torch.pi * s))[1:])
+            sequence.rotation_nodes.copy_(fenwick.nodes_from_values(quats)[1:])
+
+
+def test_term_balance_holds_when_resolution_or_frame_count_doubles():
+    """Issue 13.4: the regularisers' gradient norms relative to W-RFSDS's, for one smooth motion, stay
+    within 10 % at twice the width and height or (almost) twice the frames (a run of the sums Eq. 3,
+    12 and 13 write would move them 4x (resolution) and 2x-4x (frames); the weights stay put)."""
+    def ratios(frames: int, size: int) -> dict[str, float]:
+        scenario = make_scenario("rigid_box", frames=frames, points=800)
+        scene = scene_from_scans(scenario.scans, 300)
+        preset = tiny_preset(frames=frames, width=size, height=size, split_iteration=1000, support_weight=1e5,
+                             temporal_weight=[60.0, 60.0])  # weights that make every term count here
+        distiller = Distiller(scene, ReferenceTeacher(scene, scenario.motion, frames), preset, "", seed=0)
+        _smooth_motion(distiller)
+        norms = distiller.term_gradient_norms(seed=3)
+        return {name: norms[name] / norms["sds"] for name in ("temporal", "arap", "support")}
+
+    base, finer, longer = ratios(9, 32), ratios(9, 64), ratios(17, 32)
+    print({"base": base, "2x resolution": finer, "2x frames": longer})
+    for name, value in base.items():
+        assert value > 0.01, name  # each regulariser really counts beside W-RFSDS here
+        assert finer[name] == pytest.approx(value, rel=0.10), ("resolution", name)
+        assert longer[name] == pytest.approx(value, rel=0.10), ("frames", name)
+
+
+def test_steps_log_each_terms_gradient_norm_at_checkpoints(box):
+    """Every checkpoint_every-th step records the norms term_gradient_norms gives for that state (the
+    reference teacher's noise cancels, so the step's own noise does not matter); summary.json's list
+    and the progress line are read from those records."""
+    scenario, scene = box
+    teacher = ReferenceTeacher(scene, scenario.motion, 5)
+    distiller = Distiller(scene, teacher, tiny_preset(support_weight=1e3), "x", seed=0)
+    assert "grad_sds" not in distiller.step()  # iteration 1 of 6, checkpoint_every 2
+    expected = distiller.term_gradient_norms(seed=9)
+    record = distiller.step()
+    assert set(expected) == {"sds", "temporal", "arap", "support"}
+    for name, value in expected.items():
+        assert record[f"grad_{name}"] == pytest.approx(value, rel=1e-4), name
+    records = gradient_norm_records(distiller.history)
+    assert records == [{"iteration": 2, **{name: record[f"grad_{name}"] for name in expected}}]
+    line = gradient_norm_line(2, record)
+    ratio = record["grad_arap"] / record["grad_sds"]
+    assert line.startswith("iteration 2: gradient norm on the motion: W-RFSDS ") and f"({ratio:.2g}x)" in line

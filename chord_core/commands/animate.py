@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.teacher == "mini":
         print("teacher: mini prior (text-driven on CPU; knows slide/push/move/pull left/right/forward/back, "
               "lift, turn left/right, open/close the lid, and two joined by 'and')")
+    from chord_core.distill.optimize import gradient_norm_line
+
     bar = tqdm(total=preset.iterations, unit="it", desc="distilling")
     cancel = threading.Event()
     # Ctrl-C finishes the current iteration and keeps a checkpoint instead of losing the run
@@ -70,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         bar.n = p.iteration
         bar.set_postfix(phase=p.phase, tau=f"{p.tau:.3f}", sds=f"{p.losses['sds']:.3g}", refresh=False)
         bar.refresh()
+        if "grad_sds" in p.losses:
+            bar.write(gradient_norm_line(p.iteration, p.losses))
 
     live = LiveView(args.view_port) if args.view else None
     try:

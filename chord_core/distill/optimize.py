@@ -58,7 +58,7 @@ class LossTerms:
     """One iteration's forward: the rendered video (W-RFSDS flows back through it) and each term."""
 
     video: torch.Tensor         # [B, 3, F, H, W]
-    sds: torch.Tensor           # W-RFSDS surrogate (Eq. 3)
+    sds: torch.Tensor           # W-RFSDS surrogate (Eq. 3): sds_weight × its mean over latent elements
     temporal: torch.Tensor      # weighted Eq. 12
     arap: torch.Tensor          # weighted Eq. 13
     support: torch.Tensor       # weighted support term (0 when the preset turns it off)
@@ -222,18 +222,20 @@ class Distiller:
         z = self.teacher.encode(video)
         t0 = self._timed("encode", t0)
         guidance = cfg_scale(i, p.iterations, *p.cfg)
-        sds = sds_step(self.teacher, z, tau, cond, guidance, generator, reduction=p.sds_reduction)
+        sds = sds_step(self.teacher, z, tau, cond, guidance, generator, reduction="mean")
         t0 = self._timed("teacher", t0)
         frac = self.fraction(i)
         w_temp, w_arap = linear(*p.temporal_weight, frac), linear(*p.arap_weight, frac)
-        temporal = w_temp * regularize.temporal_loss(flow_maps / self.unit)
+        # every term a mean, the flow per clip (regularize's module docstring): a balance free of
+        # resolution, frame count and batch
+        temporal = w_temp * regularize.temporal_loss(flow_maps * (p.frames - 1) / self.unit)
         arap = w_arap * self.arap()
         support = p.support_weight * regularize.support_loss(means / self.unit, self.floor / self.unit)
         regularizers = temporal + arap + support
         if p.tv3d_weight > 0:
             regularizers = regularizers + p.tv3d_weight * self.tv3d()
         self._timed("losses", t0)
-        return LossTerms(video, sds.loss, temporal, arap, support, regularizers, tau.tau, guidance)
+        return LossTerms(video, p.sds_weight * sds.loss, temporal, arap, support, regularizers, tau.tau, guidance)
 
     def step(self) -> dict[str, float]:
         i = self.iteration
@@ -251,6 +253,8 @@ class Distiller:
         # video gradient + regularizers through renderer, LBS and Fenwick tree to the parameters.
         (video_grad,) = torch.autograd.grad(terms.sds, terms.video)
         t0 = self._timed("encode_backward", t0)
+        norms = self._gradient_norms(terms, video_grad) if self.logs_gradient_norms(i) else {}
+        t0 = self._timed("gradient_norms", t0)
         torch.autograd.backward([terms.video, terms.regularizers], [video_grad, torch.ones_like(terms.regularizers)])
         t0 = self._timed("backward", t0)
         self.optimizer.step()
@@ -260,18 +264,30 @@ class Distiller:
                   "total": total.item(), "tau": terms.tau, "cfg": terms.guidance}
         if self.preset.support_weight:
             record["support"] = terms.support.item()
+        record.update({f"grad_{name}": value for name, value in norms.items()})
         self.history.append(record)
         return record
+
+    def logs_gradient_norms(self, iteration: int) -> bool:
+        """Whether step ``iteration`` (0-based) records each term's gradient norm: at every
+        checkpoint and the last iteration (one extra backward per term, so not every step)."""
+        done = iteration + 1
+        return done % self.preset.checkpoint_every == 0 or done == self.preset.iterations
 
     def term_gradient_norms(self, seed: int = 0) -> dict[str, float]:
         """L2 norm of each loss term's gradient on all motion parameters at the current iteration
         (W-RFSDS, weighted temporal, ARAP and support terms): whether the regularisers still count beside
         the teacher at this resolution. Uses its own noise generator and takes no step."""
         terms = self._forward(self.iteration, torch.Generator().manual_seed(seed))
-        params = [q for group in self.motion.param_groups().values() for q in group]
         (video_grad,) = torch.autograd.grad(terms.sds, terms.video)
-        sources = {"sds": (terms.video, video_grad), "temporal": (terms.temporal, None), "arap": (terms.arap, None),
-                   "support": (terms.support, None)}
+        return self._gradient_norms(terms, video_grad)
+
+    def _gradient_norms(self, terms: LossTerms, video_grad: torch.Tensor) -> dict[str, float]:
+        """Each term's gradient norm on the motion parameters; keeps the graph for the step's backward."""
+        params = [q for group in self.motion.param_groups().values() for q in group]
+        sources = {"sds": (terms.video, video_grad), "temporal": (terms.temporal, None), "arap": (terms.arap, None)}
+        if self.preset.support_weight:
+            sources["support"] = (terms.support, None)
         norms = {}
         for name, (output, grad_output) in sources.items():
             grads = torch.autograd.grad(output, params, grad_output, retain_graph=True, allow_unused=True)
@@ -357,6 +373,24 @@ class Distiller:
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.iteration, self.history, self.timings = state["iteration"], state["history"], state["timings"]
+
+
+def gradient_norm_records(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The iterations that logged each term's gradient norm (``Distiller.logs_gradient_norms``), for
+    summary.json: {"iteration": 1-based, "sds": …, "temporal": …, "arap": …[, "support": …]}."""
+    return [{"iteration": i, **{key[len("grad_"):]: value for key, value in record.items() if key.startswith("grad_")}}
+            for i, record in enumerate(history, start=1) if "grad_sds" in record]
+
+
+def gradient_norm_line(iteration: int, losses: dict[str, float]) -> str:
+    """One progress line: each term's gradient norm on the motion, the regularisers also as a
+    fraction of W-RFSDS's (whether they still count beside the teacher)."""
+    sds = losses["grad_sds"]
+    parts = [f"W-RFSDS {sds:.3g}"]
+    for name in ("temporal", "arap", "support"):
+        if (norm := losses.get(f"grad_{name}")) is not None:
+            parts.append(f"{name} {norm:.3g} ({norm / max(sds, 1e-30):.2g}x)")
+    return f"iteration {iteration}: gradient norm on the motion: " + ", ".join(parts)
 
 
 @torch.no_grad()

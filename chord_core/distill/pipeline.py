@@ -112,7 +112,7 @@ def animate(prompt: str, out_dir: str | Path, preset: Preset, *, scene_paths: li
     """
     import torch
 
-    from chord_core.distill.optimize import Distiller, export_flow
+    from chord_core.distill.optimize import Distiller, export_flow, gradient_norm_records
     from chord_core.distill.views import render_views
     from chord_core.formats.run_outputs import plot_losses, write_summary
     from chord_core.formats.video import write_video
@@ -159,6 +159,7 @@ def animate(prompt: str, out_dir: str | Path, preset: Preset, *, scene_paths: li
         "iterations": result.iterations,
         "cancelled": result.cancelled,
         "final_losses": result.history[-1] if result.history else {},
+        "term_gradient_norms": gradient_norm_records(result.history),
         "timings_s": {"setup": t_setup, "loop": t_loop, **{f"loop.{k}": v for k, v in result.timings.items()},
                       "export": time.perf_counter() - t_start - t_setup - t_loop},
         "points": flow.num_points,

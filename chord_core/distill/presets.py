@@ -52,8 +52,12 @@ class Preset:
     lr_rotation: list[float] = field(default_factory=lambda: [3e-3, 3e-5])
     lr_scale: list[float] = field(default_factory=lambda: [6e-3, 6e-5])
     lr_skinning: list[float] = field(default_factory=lambda: [5e-2, 5e-3])  # learned skinning only
-    # loss weights [start, end] (linear, A.1)
-    temporal_weight: list[float] = field(default_factory=lambda: [9.6, 1.6])
+    # loss weights [start, end] (linear, A.1). Every term is a mean, the temporal flow is per clip
+    # (distill.regularize), so the balance holds at any size, frame count and batch; the weights carry it.
+    sds_weight: float = 1061632.0      # on W-RFSDS's mean over latent elements; shipped presets: their own latent
+                                       # elements per batch (here 4 x 16 x 11 x 58 x 104), i.e. Eq. 3's sum at that size
+    temporal_weight: list[float] = field(default_factory=lambda: [0.006, 0.001])  # A.1's 9.6 -> 1.6 on the
+                                       # per-frame flow of 41 frames, / 40^2 for the flow per clip
     arap_weight: list[float] = field(default_factory=lambda: [3000.0, 300.0])
     tv3d_weight: float = 0.0
     support_weight: float = 0.0  # nothing sinks below the scene's lowest point at rest (ours; 0: off)
@@ -61,7 +65,6 @@ class Preset:
     # guidance (Eq. 3-4, App. B)
     tau_schedule: str = "annealed"     # annealed | weighted | uniform
     cfg: list[float] = field(default_factory=lambda: [25.0, 12.0])
-    sds_reduction: str = "sum"         # W-RFSDS surrogate over latent elements: sum | mean (see optimize)
     negative_prompt: str = ""          # empty = the teacher's own (Wan: Wan 2.2's default, which penalises static
                                        # frames; mini: the unconditional branch)
     flow_shift: float = 5.0            # Wan teachers: shift of the noise-level weighting (Eq. 4) and so of the
@@ -110,8 +113,9 @@ class Preset:
             raise ChordError(f"preset {self.name}: control_scale must be > 0, got {self.control_scale}")
         if not 0.0 < self.split_fraction <= 1.0:
             raise ChordError(f"preset {self.name}: split_fraction must be in (0, 1]")
-        if self.sds_reduction not in ("sum", "mean"):
-            raise ChordError(f"preset {self.name}: sds_reduction must be sum or mean, got {self.sds_reduction!r}")
+        if not self.sds_weight > 0:
+            raise ChordError(f"preset {self.name}: sds_weight must be > 0 (the teacher is the only signal), "
+                             f"got {self.sds_weight}")
         prior_arc = self.prior_azimuth_deg
         if prior_arc and not (len(prior_arc) == 2 and prior_arc[0] <= min(self.azimuth_deg)
                               and max(self.azimuth_deg) <= prior_arc[1]):

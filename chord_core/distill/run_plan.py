@@ -80,7 +80,7 @@ def describe_run(prompt: str, preset: Preset, teacher_kind: str, scene: Scene, m
     if teacher_kind == "wan":
         lines.append(f"dtypes: transformer {p.torch_dtype('transformer_dtype', p.device)}, "
                      f"VAE {p.torch_dtype('vae_dtype', p.device)}")
-    lines.append(f"losses: W-RFSDS ({p.sds_reduction} over latent elements), temporal (Eq. 12) "
+    lines.append(f"losses (each a mean): W-RFSDS {p.sds_weight:g}, temporal (Eq. 12, flow per clip) "
                  f"{p.temporal_weight[0]:g} -> {p.temporal_weight[1]:g}, ARAP (Eq. 13) {p.arap_weight[0]:g} -> "
                  f"{p.arap_weight[1]:g} on {p.arap_samples} samples per object"
                  + (f", support {p.support_weight:g} (ours)" if p.support_weight else "")

@@ -93,8 +93,9 @@ def test_distilling_from_the_analytic_wan_teacher_recovers_the_known_motion(tiny
     preset = Preset(name="analytic-wan", teacher="wan-i2v-a14b", device="cpu", width=32, height=32, frames=frames,
                     fps=4.0, batch_cameras=2, iterations=40, gaussians_per_object=300, num_coarse=6, num_fine=12,
                     neighbours=3, fine_tau=0.8, split_iteration=1000, arap_samples=300, checkpoint_every=100,
-                    arap_weight=[30.0, 3.0], temporal_weight=[0.1, 0.1], lr_deformation=[1e-1, 1e-2],
-                    lr_rotation=[5e-3, 5e-4], lr_scale=[5e-3, 5e-4])
+                    arap_weight=[30.0, 3.0], temporal_weight=[0.1 / 16, 0.1 / 16], lr_deformation=[1e-1, 1e-2],
+                    lr_rotation=[5e-3, 5e-4], lr_scale=[5e-3, 5e-4],
+                    sds_weight=float(np.prod(teacher.latent_shape(2, frames, 32, 32))))  # Eq. 3's sum at this size
     distiller = Distiller(scene, teacher, preset, "slide the box", seed=0)
     distiller.run()
     flow = export_flow(scene, distiller.motion, "", preset.fps)

@@ -15,7 +15,8 @@ sign are the commanded ones (turns: the yaw has the commanded sign and is the do
 magnitude in cm or degrees; off-axis = translation off the commanded axis / along it; seconds.
 Targets (issue #12): translation >= 2.5 cm with off-axis < 60 %; turn >= 15 deg with < 3 cm
 translation. ``--ablations N`` reruns the distillation on N pairs with uniform τ, constant CFG (the
-start value) and without the fine layer, against the preset (annealed τ, CFG decaying).
+start value) and with the fine layer toggled (added where the preset has none), against the preset
+(annealed τ, CFG decaying).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from chord_core.distill.presets import Preset
 
 HELP = "text-driven motion with the mini prior on unseen objects: direction, magnitude, off-axis, seconds"
 COMMANDS = (
@@ -42,12 +45,18 @@ COMMANDS = (
 AXES = {"x": 0, "y": 1, "z": 2}
 MIN_TRANSLATION_M, MAX_OFF_AXIS = 0.025, 0.6
 MIN_TURN_DEG, MAX_TURN_TRANSLATION_M = 15.0, 0.03
-ABLATIONS = {
-    "preset (annealed tau, CFG decaying)": {},
-    "uniform tau": {"tau_schedule": "uniform"},
-    "constant CFG": {"cfg": "constant"},
-    "no fine layer": {"use_fine": False},
-}
+
+
+def ablations(preset: Preset) -> dict[str, dict]:
+    """The paper's schedule ablations as changes to the preset: uniform τ, constant CFG (its start
+    value), and the fine layer toggled (added where the preset has none, as `mini`, else removed)."""
+    fine = ("no fine layer", False) if preset.use_fine else ("with the fine layer", True)
+    return {
+        "preset (annealed tau, CFG decaying)": {},
+        "uniform tau": {"tau_schedule": "uniform"},
+        "constant CFG": {"cfg": [preset.cfg[0], preset.cfg[0]]},
+        fine[0]: {"use_fine": fine[1]},
+    }
 
 
 @dataclass
@@ -194,7 +203,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-steps", type=int, default=30)
     parser.add_argument("--sample-guidance", type=float, default=5.0)
     parser.add_argument("--ablations", type=int, default=0, metavar="N",
-                        help="rerun N pairs spread over the list with uniform tau, constant CFG and no fine layer")
+                        help="rerun N pairs spread over the list: uniform tau, constant CFG, fine layer toggled")
     parser.add_argument("--sign-check", type=int, default=120, metavar="MOTIONS",
                         help="before the table: does the prior read the direction word? (fresh clips; 0 = skip)")
     parser.add_argument("--seed", type=int, default=0)
@@ -302,9 +311,7 @@ def run(args: argparse.Namespace) -> int:
         chosen = every_pair[:: max(1, len(every_pair) // args.ablations)][: args.ablations]
         print(f"\nablations on {len(chosen)} pairs (distilled flows): "
               + ", ".join(f"{prompt!r}" for _, _, prompt, _ in chosen))
-        for label, change in ABLATIONS.items():
-            if change.get("cfg") == "constant":
-                change = {"cfg": [preset.cfg[0], preset.cfg[0]]}
+        for label, change in ablations(preset).items():
             variant = preset.replace(**change)
             outcomes = []
             for _name, scan, prompt, expected in chosen:

@@ -64,3 +64,16 @@ def test_the_benchmark_commands_are_understood_and_its_objects_unseen():
     for _, scan in unseen_objects(points=500):
         hue = colorsys.rgb_to_hsv(*np.median(scan.colors, 0))[0]
         assert HELD_OUT_HUES[0] <= hue <= HELD_OUT_HUES[1]
+
+
+@pytest.mark.parametrize("preset_name", ["mini", "cpu-test"])
+def test_ablations_change_one_setting_each_and_toggle_the_fine_layer(preset_name):
+    from chord_core.bench.text import ablations
+
+    preset = load_preset(preset_name)
+    variants = {label: preset.replace(**change) for label, change in ablations(preset).items()}
+    assert list(variants.values())[0] == preset
+    fine = [v for label, v in variants.items() if "fine layer" in label]
+    assert len(fine) == 1 and fine[0].use_fine != preset.use_fine
+    assert variants["uniform tau"].tau_schedule == "uniform" != preset.tau_schedule
+    assert variants["constant CFG"].cfg[0] == variants["constant CFG"].cfg[1] == preset.cfg[0] != preset.cfg[1]

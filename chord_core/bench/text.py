@@ -27,10 +27,12 @@ import resource
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from chord_core.distill.presets import Preset
+if TYPE_CHECKING:
+    from chord_core.distill.presets import Preset
 
 HELP = "text-driven motion with the mini prior on unseen objects: direction, magnitude, off-axis, seconds"
 COMMANDS = (

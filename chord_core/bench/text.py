@@ -7,8 +7,9 @@ each: left, right, forward, back, lift, turn left, turn clockwise. For each (com
 * the **distilled flow** (`chord animate` with the mini teacher and preset): the object's rigid
   fit from first to last frame (Kabsch) gives a translation and a yaw;
 * the **prior's own samples** (`prior.sampling`, several views on the preset's arc): the 3D
-  translation is solved from the silhouette centroids in all views (least squares through the
-  cameras' projections) and the yaw by a photometric 1-D search with our renderer.
+  translation is fitted to the object's silhouettes in all views (started from their centroids,
+  then matching shape and size through our differentiable renderer) and the yaw by a photometric
+  1-D search with our renderer.
 
 Scores (REP 103, x forward, y left, z up): direction correct = the dominant translation axis and
 sign are the commanded ones (turns: the yaw has the commanded sign and is the dominant change);
@@ -32,6 +33,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import torch
+
     from chord_core.distill.presets import Preset
 
 HELP = "text-driven motion with the mini prior on unseen objects: direction, magnitude, off-axis, seconds"
@@ -136,12 +139,28 @@ def unseen_objects(points: int = 3000, seed: int = 7) -> list[tuple[str, object]
 
 
 # ----------------------------------------------------------------------------- prior samples
-def estimate_rigid_motion(scene, cameras, first, last) -> tuple[np.ndarray, float]:
+def silhouette(images: np.ndarray | torch.Tensor, channel_axis: int):
+    """How far each pixel is from the white background, 1 − (darkest channel), in [0, 1]: the same
+    for an object whatever its hue, which the prior's samples do not keep exactly."""
+    import torch
+
+    darkest = images.min(channel_axis).values if isinstance(images, torch.Tensor) else images.min(channel_axis)
+    return (1.0 - darkest).clip(0.0, 1.0)
+
+
+def estimate_rigid_motion(scene, cameras, first, last, fit_steps: int = 80) -> tuple[np.ndarray, float]:
     """Translation (m) and yaw (deg) of a single object between first and last frames [V, 3, H, W].
 
-    The translation solves the silhouette centroids' displacements in every view through the
-    cameras' projections (least squares); the yaw is a 1-D photometric search (every 5 deg in
-    ±90 deg) rendering the scene turned about its centre with that translation.
+    1. Silhouette centroids: their displacements in every view, solved for a translation through
+       the cameras' projections (least squares). From views on one side of the object, moving
+       away on the table and moving up both move it up the image, so this alone splits a forward
+       push between x and z.
+    2. Yaw: a 1-D photometric search (every 5 deg in ±90 deg) rendering the scene turned about its
+       centre and moved by that translation.
+    3. Silhouette fit: the translation whose render (turned by that yaw) matches the last frame's
+       silhouette in every view (Adam on the mean squared difference through our differentiable
+       renderer); it also uses the object's change of size, which tells depth from height.
+    4. The yaw search again at the fitted translation; where the yaw changes, the fit again.
     """
     import torch
     from scipy.optimize import least_squares
@@ -149,7 +168,7 @@ def estimate_rigid_motion(scene, cameras, first, last) -> tuple[np.ndarray, floa
     from chord_core.render.renderer import render
 
     def centroid(images: np.ndarray) -> np.ndarray:
-        weight = np.clip(1.0 - images.min(1), 0.0, 1.0) ** 2  # how far from the white background
+        weight = silhouette(images, 1) ** 2
         weight = weight * (weight > 0.1)
         ys, xs = np.mgrid[: images.shape[2], : images.shape[3]]
         total = weight.sum((1, 2)) + 1e-9
@@ -170,15 +189,39 @@ def estimate_rigid_motion(scene, cameras, first, last) -> tuple[np.ndarray, floa
     gaussians = scene.gaussians
     pivot = torch.as_tensor(centre, dtype=torch.float32)
     target = torch.as_tensor(last, dtype=torch.float32).permute(0, 2, 3, 1)
-    errors = []
-    yaws = np.radians(np.arange(-90, 91, 5))
-    for yaw in yaws:
+    target_silhouette = silhouette(target, -1)
+
+    def turned(yaw: float) -> torch.Tensor:
         c, s = np.cos(yaw), np.sin(yaw)
         rot = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float32)
-        moved = (gaussians.means - pivot) @ rot.T + pivot + torch.as_tensor(translation, dtype=torch.float32)
-        with torch.no_grad():
-            errors.append(float((render(gaussians.replace(means=moved), cameras).rgb - target).pow(2).mean()))
-    return translation, float(np.degrees(yaws[int(np.argmin(errors))]))
+        return (gaussians.means - pivot) @ rot.T + pivot
+
+    def fit_translation(means: torch.Tensor, start: np.ndarray, steps: int) -> np.ndarray:
+        t = torch.tensor(start, dtype=torch.float32, requires_grad=True)
+        optimizer = torch.optim.Adam([t], lr=0.003)  # metres per step at most, roughly
+        for _ in range(steps):
+            optimizer.zero_grad()
+            rendered = silhouette(render(gaussians.replace(means=means + t), cameras).rgb, -1)
+            (rendered - target_silhouette).pow(2).mean().backward()
+            optimizer.step()
+        return t.detach().numpy().astype(float)
+
+    def best_yaw(translation: np.ndarray) -> float:
+        errors = []
+        for yaw in yaws:
+            moved = turned(yaw) + torch.as_tensor(translation, dtype=torch.float32)
+            with torch.no_grad():
+                errors.append(float((render(gaussians.replace(means=moved), cameras).rgb - target).pow(2).mean()))
+        return float(yaws[int(np.argmin(errors))])
+
+    yaws = np.radians(np.arange(-90, 91, 5))
+    yaw = best_yaw(translation)
+    translation = fit_translation(turned(yaw), translation, fit_steps)
+    refined_yaw = best_yaw(translation)
+    if refined_yaw != yaw:
+        yaw = refined_yaw
+        translation = fit_translation(turned(yaw), translation, fit_steps // 2)
+    return translation, float(np.degrees(yaw))
 
 
 def prior_sample_motion(prior, scene, prompt: str, views: int, seed: int, guidance: float,

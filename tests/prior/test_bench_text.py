@@ -28,8 +28,9 @@ def test_video_estimator_recovers_a_known_rigid_motion(translation, yaw_deg):
     cameras = preset.camera_arc().sample(centre, radius, 4, seed=3)
     video = PartMotionVideo(scene, motion, preset.frames).render(cameras)
     moved, yaw = estimate_rigid_motion(scene, cameras, video[:, :, 0].numpy(), video[:, :, -1].numpy())
-    assert np.linalg.norm(moved - np.asarray(translation)) < 0.015, moved
-    assert abs(yaw - yaw_deg) <= 10, yaw
+    # the silhouette fit lands within 5 mm; the centroids alone were 9 mm off on two of these
+    assert np.linalg.norm(moved - np.asarray(translation)) < 0.005, moved
+    assert abs(yaw - yaw_deg) <= 5, yaw
 
 
 def test_flow_motion_is_the_rigid_fit():

@@ -1,5 +1,6 @@
 """nodes.runner.run_node: a second Ctrl-C while a node cleans up does not cut the cleanup short
-(`ros2 launch` without a terminal sends its own SIGINT after the operator's)."""
+(`ros2 launch` without a terminal sends its own SIGINT after the operator's), and a node slow to
+close writes its threads' stacks to its log."""
 
 import signal
 import subprocess
@@ -43,3 +44,46 @@ def test_a_second_sigint_during_close_lets_the_cleanup_finish():
     assert node.returncode == 0, out + err
     assert out.split() == ["closed", "destroyed"]
     assert "KeyboardInterrupt" not in err
+
+
+SLOW = '''
+import sys, time
+from rclpy.node import Node
+from chord_ros.nodes import runner
+
+runner.SLOW_CLOSE_S = 0.2
+
+class Slow(Node):
+    def __init__(self):
+        super().__init__("slow")
+        self.timer = self.create_timer(0.01, self.ready)
+
+    def ready(self):
+        self.timer.cancel()
+        print("ready", flush=True)
+
+    def close(self):
+        time.sleep(float(sys.argv[1]))
+
+sys.exit(runner.run_node(Slow, sys.argv[:1]))
+'''
+
+
+def _close_taking(seconds: float) -> tuple[int, str]:
+    node = subprocess.Popen([sys.executable, "-c", SLOW, str(seconds)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert node.stdout.readline().strip() == "ready"
+        node.send_signal(signal.SIGINT)
+        _, err = node.communicate(timeout=60)
+    finally:
+        node.kill()
+    return node.returncode, err
+
+
+def test_a_node_slow_to_close_writes_where_it_waits():
+    """The launcher kills a node that takes over 10 s to close; its log must then say where it hung."""
+    code, err = _close_taking(1.0)
+    assert code == 0 and "Timeout" in err and 'line' in err and "in close" in err, err
+    code, err = _close_taking(0.0)
+    assert code == 0 and "in close" not in err, err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -12,6 +13,10 @@ from rclpy.node import Node
 
 from chord_core.errors import ChordError
 from chord_ros.executors import SubmitOnceExecutor
+
+#: A node still closing this long after Ctrl-C writes every thread's stack to its log: the
+#: launcher kills nodes that take more than 10 s, and the stacks say what held one up.
+SLOW_CLOSE_S = 7.0
 
 
 def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, threads: int = 2) -> int:
@@ -54,6 +59,7 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
         # the cleanup must finish: `ros2 launch` without a terminal sends its own SIGINT after the
         # operator's, and a KeyboardInterrupt inside close()/destroy_node() killed nodes with -2
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        faulthandler.dump_traceback_later(SLOW_CLOSE_S)
         if node is not None:
             close = getattr(node, "close", None)
             if close is not None:
@@ -63,4 +69,5 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+        faulthandler.cancel_dump_traceback_later()
     return code

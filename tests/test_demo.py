@@ -21,6 +21,11 @@ from chord_ros import demo, graph
 from chord_ros.bag import read_bag
 
 
+def node_logs(out: Path) -> str:
+    """The end of every node's log under a demo's output (a node slow to close dumps its stacks there)."""
+    return "\n".join(f"--- {log.name}\n" + log.read_text()[-3000:] for log in sorted(out.glob("*/logs/*.log")))
+
+
 def demo_args(*argv: str):
     import argparse
 
@@ -134,9 +139,8 @@ def test_demo_reports_outputs_and_final_error(tmp_path):
     assert position <= 10.0 and rotation <= 5.0  # the planner's grasp target
     truth = re.match(r"([\d.]+) mm, ([\d.]+) deg", fields["vs known target"])
     assert float(truth.group(1)) < 60.0, "the block did not move toward the known target (8 cm, 35 deg)"
-    logs = "\n".join(f"--- {log.name}\n" + log.read_text()[-3000:] for log in sorted(tmp_path.glob("*/logs/*.log")))
     assert "graph stopped" in out and all(code == "0" for code in re.findall(
-        r"'\w+': (-?\d+)", out.split("graph stopped")[-1])), logs  # a node slow to close dumps its stacks there
+        r"'\w+': (-?\d+)", out.split("graph stopped")[-1])), node_logs(tmp_path)
 
 
 @pytest.mark.slow  # about 4 min: a 200-iteration distillation of an 8000-point chest

@@ -139,13 +139,10 @@ def unseen_objects(points: int = 3000, seed: int = 7) -> list[tuple[str, object]
 
 
 # ----------------------------------------------------------------------------- prior samples
-def silhouette(images: np.ndarray | torch.Tensor, channel_axis: int):
+def silhouette(images: torch.Tensor, channel_axis: int) -> torch.Tensor:
     """How far each pixel is from the white background, 1 − (darkest channel), in [0, 1]: the same
     for an object whatever its hue, which the prior's samples do not keep exactly."""
-    import torch
-
-    darkest = images.min(channel_axis).values if isinstance(images, torch.Tensor) else images.min(channel_axis)
-    return (1.0 - darkest).clip(0.0, 1.0)
+    return (1.0 - images.min(channel_axis).values).clamp(0.0, 1.0)
 
 
 def estimate_rigid_motion(scene, cameras, first, last, fit_steps: int = 80) -> tuple[np.ndarray, float]:
@@ -168,7 +165,7 @@ def estimate_rigid_motion(scene, cameras, first, last, fit_steps: int = 80) -> t
     from chord_core.render.renderer import render
 
     def centroid(images: np.ndarray) -> np.ndarray:
-        weight = silhouette(images, 1) ** 2
+        weight = silhouette(torch.from_numpy(images), 1).numpy() ** 2
         weight = weight * (weight > 0.1)
         ys, xs = np.mgrid[: images.shape[2], : images.shape[3]]
         total = weight.sum((1, 2)) + 1e-9
@@ -206,6 +203,8 @@ def estimate_rigid_motion(scene, cameras, first, last, fit_steps: int = 80) -> t
             optimizer.step()
         return t.detach().numpy().astype(float)
 
+    yaws = np.radians(np.arange(-90, 91, 5))
+
     def best_yaw(translation: np.ndarray) -> float:
         errors = []
         for yaw in yaws:
@@ -214,7 +213,6 @@ def estimate_rigid_motion(scene, cameras, first, last, fit_steps: int = 80) -> t
                 errors.append(float((render(gaussians.replace(means=moved), cameras).rgb - target).pow(2).mean()))
         return float(yaws[int(np.argmin(errors))])
 
-    yaws = np.radians(np.arange(-90, 91, 5))
     yaw = best_yaw(translation)
     translation = fit_translation(turned(yaw), translation, fit_steps)
     refined_yaw = best_yaw(translation)

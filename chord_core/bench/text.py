@@ -6,7 +6,8 @@ each: left, right, forward, back, lift, turn left, turn clockwise. For each (com
 
 * the **distilled flow** (`chord animate` with the mini teacher and preset): the object's rigid
   fit from first to last frame (Kabsch) gives a translation and a yaw;
-* the **prior's own samples** (`prior.sampling`, several views on the preset's arc): the 3D
+* the **prior's own samples** (`prior.sampling`, several views on the preset's arc; ``--sample-seeds``
+  samples per pair, each scored on its own, so one unlucky draw does not decide a pair): the 3D
   translation is fitted to the object's silhouettes in all views (started from their centroids,
   then matching shape and size through our differentiable renderer) and the yaw by a photometric
   1-D search with our renderer.
@@ -243,6 +244,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", type=int, default=len(COMMANDS) * 3, help="how many (command, object) pairs")
     parser.add_argument("--no-distill", action="store_true", help="score only the prior's own samples")
     parser.add_argument("--views", type=int, default=4, help="views per prior sample")
+    parser.add_argument("--sample-seeds", type=int, default=4,
+                        help="prior samples per pair (seeds --seed, --seed+1, ...), each scored")
     parser.add_argument("--sample-steps", type=int, default=30)
     parser.add_argument("--sample-guidance", type=float, default=5.0)
     parser.add_argument("--ablations", type=int, default=0, metavar="N",
@@ -269,6 +272,18 @@ def _row(expected, outcome: Outcome | None) -> str:
     off = f"{outcome.off_axis:5.1f}cm" if expected[0] == "yaw" else f"{100 * min(outcome.off_axis, 9.99):5.0f} %"
     return (f"{'yes' if outcome.correct else 'NO':>5} {outcome.magnitude:6.1f} {unit:<3} {off:>8} "
             f"{'ok' if outcome.meets_target else 'miss':>4} {outcome.seconds:6.1f}")
+
+
+def _samples_row(expected, outcomes: list[Outcome]) -> str:
+    """Several samples of one pair: how many went the right way, their median size and off-axis
+    motion, how many met the target, mean seconds."""
+    unit = "deg" if expected[0] == "yaw" else "cm"
+    off = np.median([o.off_axis for o in outcomes])
+    off_text = f"{off:5.1f}cm" if expected[0] == "yaw" else f"{100 * min(off, 9.99):5.0f} %"
+    right = f"{sum(o.correct for o in outcomes)}/{len(outcomes)}"
+    met = f"{sum(o.meets_target for o in outcomes)}/{len(outcomes)}"
+    return (f"{right:>5} {np.median([o.magnitude for o in outcomes]):6.1f} {unit:<3} {off_text:>8} {met:>4} "
+            f"{np.mean([o.seconds for o in outcomes]):6.1f}")
 
 
 def _summary(label: str, outcomes: list[tuple[tuple[str, int], Outcome]]) -> str:
@@ -309,9 +324,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from chord_core.distill.presets import load_preset
+    from chord_core.errors import ChordError
     from chord_core.prior.weights import load_prior
     from chord_core.scene.objects import scene_from_scans
 
+    if args.sample_seeds < 1:
+        raise ChordError(f"--sample-seeds must be at least 1, got {args.sample_seeds}")
     preset = load_preset(args.preset).replace(iterations=args.iterations)
     prior = load_prior(args.weights)
     every_pair = [(name, scan, template.format(o=name), expected) for name, scan in unseen_objects()
@@ -328,7 +346,8 @@ def run(args: argparse.Namespace) -> int:
               "(~50 % and gap ~0: the prior ignores that word)")
         for result in sign_check(prior, args.sign_check):
             print("  " + result.line())
-    print(f"{'object':<6} {'command':<30} | {'distilled flow':^38} | {'prior samples':^38}")
+    samples_title = f"prior samples ({args.sample_seeds} per pair)"
+    print(f"{'object':<6} {'command':<30} | {'distilled flow':^38} | {samples_title:^38}")
     print(f"{'':<6} {'':<30} | {'dir':>5} {'size':>10} {'off-axis':>8} {'tgt':>4} {'s':>6} "
           f"| {'dir':>5} {'size':>10} {'off-axis':>8} {'tgt':>4} {'s':>6}")
     distilled, sampled = [], []
@@ -339,14 +358,15 @@ def run(args: argparse.Namespace) -> int:
             flow, seconds = _distil(prompt, scan, preset, args.weights, args.seed)
             d = score(*rigid_motion_of_flow(flow), expected, seconds)
             distilled.append((expected, d))
-        start = time.perf_counter()
         scene = scene_from_scans([scan], prior.settings.gaussians_per_object)
-        translation, yaw = prior_sample_motion(prior, scene, prompt, args.views, args.seed, args.sample_guidance,
-                                               args.sample_steps, preset.camera_arc())
-        s = score(translation, yaw, expected, time.perf_counter() - start)
-        sampled.append((expected, s))
-        print(f"{name:<6} {prompt:<30} | {_row(expected, d)} | {_row(expected, s)}",
-              flush=True)
+        samples = []
+        for seed in range(args.seed, args.seed + args.sample_seeds):
+            start = time.perf_counter()
+            translation, yaw = prior_sample_motion(prior, scene, prompt, args.views, seed, args.sample_guidance,
+                                                   args.sample_steps, preset.camera_arc())
+            samples.append(score(translation, yaw, expected, time.perf_counter() - start))
+        sampled += [(expected, s) for s in samples]
+        print(f"{name:<6} {prompt:<30} | {_row(expected, d)} | {_samples_row(expected, samples)}", flush=True)
     print(_summary("distilled flows", distilled))
     print(_summary("prior samples", sampled))
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -56,6 +56,19 @@ def test_scores_follow_the_targets():
     assert not score(np.array([0.0, 0.0, 0.0]), -30.0, ("yaw", 1), 1.0).correct
 
 
+def test_a_pairs_samples_are_counted_one_by_one():
+    from chord_core.bench.text import _samples_row
+
+    expected = ("y", 1)
+    samples = [score(np.array([0.0, 0.08, 0.0]), 0.0, expected, 2.0),
+               score(np.array([0.0, 0.02, 0.0]), 0.0, expected, 4.0),   # right way, too small
+               score(np.array([0.0, -0.05, 0.0]), 0.0, expected, 6.0)]  # wrong way
+    right, size, unit, off, _percent, met, seconds = _samples_row(expected, samples).split()
+    assert (right, met, unit) == ("2/3", "1/3", "cm")
+    assert float(size) == pytest.approx(2.0)  # the median of 8, 2 and -5 cm along +y
+    assert float(off) == 0 and float(seconds) == pytest.approx(4.0)
+
+
 def test_the_benchmark_commands_are_understood_and_its_objects_unseen():
     from chord_core.bench.text import COMMANDS
     from chord_core.prior.clips import HELD_OUT_HUES

@@ -42,11 +42,11 @@ WORKSPACE_X = (0.35, 0.65)   # metres in front of the robot base
 WORKSPACE_Y = (-0.25, 0.25)
 SIZE_RANGE = (0.04, 0.20)    # object extent, metres
 HELD_OUT_HUES = (0.42, 0.58)  # cyan-ish colours never appear in training (the benchmark uses them)
-MARKED_FRACTION = 0.7        # objects with a one-sided marker (the rest keep plain textures)
+MARKED_FRACTION = 0.5        # objects with a one-sided marker (the rest keep plain textures)
 MARKER_SHARE = 0.2           # of an object's points, on the marked side
 MARKER_GREY = 0.08           # near black: stands out on every training colour and on the white background
 #: Bumped whenever clips are made differently, so cached shards of an older recipe are remade.
-CLIP_RECIPE = 3
+CLIP_RECIPE = 5
 
 
 @dataclass(frozen=True)

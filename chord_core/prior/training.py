@@ -39,7 +39,7 @@ WEIGHTS_NAME = "mini_prior.pt"
 
 @dataclass
 class TrainConfig:
-    steps: int = 6000
+    steps: int = 8000
     batch: int = 16
     lr: float = 4e-4
     lr_final_fraction: float = 0.1   # cosine decay to lr * this

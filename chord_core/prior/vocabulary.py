@@ -42,10 +42,11 @@ _TRANSLATIONS: dict[tuple[int, int], tuple[tuple[str, ...], tuple[str, ...]]] = 
                                                                    "toward the robot", "backwards")),
 }
 _LIFTS = ("lift {o}", "raise {o}", "pick up {o}", "pick {o} up", "lift {o} up", "raise {o} up")
-_TURNS = {
-    +1: (("turn {o}", "rotate {o}", "spin {o}"), ("left", "counterclockwise", "anticlockwise", "to the left")),
-    -1: (("turn {o}", "rotate {o}", "spin {o}"), ("right", "clockwise", "to the right")),
-}
+_TURN_VERBS = ("turn {o}", "rotate {o}", "spin {o}")
+#: A turn names its sense by side or by the clock, half the time each, so that "clockwise" is as
+#: common a word as "right" (as one synonym of three it was the rarest direction word).
+_TURN_SENSES = {+1: (("left", "to the left"), ("counterclockwise", "anticlockwise")),
+                -1: (("right", "to the right"), ("clockwise",))}
 _LIDS = {+1: ("open the lid of {o}", "open {o}", "open the lid", "lift the lid of {o}"),
          -1: ("close the lid of {o}", "close {o}", "close the lid", "shut the lid", "shut {o}")}
 _ARTICLES = ("the", "the", "this", "that")
@@ -113,7 +114,8 @@ def describe(primitive: Primitive, obj: str, rng: np.random.Generator) -> str:
     if primitive.kind == TRANSLATE:
         verbs, directions = _TRANSLATIONS[(primitive.axis, sign)]
     elif primitive.kind == TURN:
-        verbs, directions = _TURNS[sign]
+        by_side, by_clock = _TURN_SENSES[sign]
+        verbs, directions = _TURN_VERBS, by_side if rng.uniform() < 0.5 else by_clock
     else:
         return _pick(_LIDS[sign], rng).format(o=obj)
     return f"{_pick(verbs, rng).format(o=obj)} {_pick(directions, rng)}"
@@ -143,8 +145,8 @@ def sample_motion(rng: np.random.Generator, has_lid: bool, lid_open: bool) -> li
     roll = rng.uniform()
     if roll < 0.55:
         return [translation((0, 0, 1, 1, 2))]
-    if roll < 0.75:
+    if roll < 0.8:
         return [turn()]
-    if roll < 0.9:
+    if roll < 0.92:
         return [translation((0, 1)), turn()]
     return [Primitive(TRANSLATE, 2, rng.uniform(*TRANSLATION_RANGE_M)), translation((0, 1))]

@@ -53,8 +53,11 @@ def test_guidance_is_uncond_plus_scale_times_difference(teacher):
     with torch.no_grad():
         v_c = teacher.net(z, tau, video[:, :, 0] * 2 - 1, tokens)
         v_u = teacher.net(z, tau, video[:, :, 0] * 2 - 1, empty)
-    torch.testing.assert_close(v, v_u + 7.0 * (v_c - v_u), rtol=1e-4, atol=1e-5)
-    assert (v_c - v_u).abs().max() > 1e-4  # the text changes the prediction
+    expected = v_u + 7.0 * (v_c - v_u)
+    # one batch of both branches vs two separate calls rounds differently (1.6e-5 on values up to 4.5
+    # with the recipe-5 weights); a wrong scale or branch would be off by the text's whole effect
+    torch.testing.assert_close(v, expected, rtol=0, atol=1e-4 * float(expected.abs().max()))
+    assert (v_c - v_u).abs().max() > 1e-2  # the text changes the prediction
 
 
 def test_encode_maps_renders_to_the_prior_range(teacher):

@@ -265,11 +265,16 @@ def _distil(prompt: str, scan, preset, weights, seed: int):
     return result.flow, time.perf_counter() - start
 
 
+def _off_axis_text(expected, off_axis: float) -> str:
+    """Off-axis motion as the table prints it: cm of translation for turns, a percentage otherwise."""
+    return f"{off_axis:5.1f}cm" if expected[0] == "yaw" else f"{100 * min(off_axis, 9.99):5.0f} %"
+
+
 def _row(expected, outcome: Outcome | None) -> str:
     if outcome is None:
         return "      -          -        -      -  "
     unit = "deg" if expected[0] == "yaw" else "cm"
-    off = f"{outcome.off_axis:5.1f}cm" if expected[0] == "yaw" else f"{100 * min(outcome.off_axis, 9.99):5.0f} %"
+    off = _off_axis_text(expected, outcome.off_axis)
     return (f"{'yes' if outcome.correct else 'NO':>5} {outcome.magnitude:6.1f} {unit:<3} {off:>8} "
             f"{'ok' if outcome.meets_target else 'miss':>4} {outcome.seconds:6.1f}")
 
@@ -278,8 +283,7 @@ def _samples_row(expected, outcomes: list[Outcome]) -> str:
     """Several samples of one pair: how many went the right way, their median size and off-axis
     motion, how many met the target, mean seconds."""
     unit = "deg" if expected[0] == "yaw" else "cm"
-    off = np.median([o.off_axis for o in outcomes])
-    off_text = f"{off:5.1f}cm" if expected[0] == "yaw" else f"{100 * min(off, 9.99):5.0f} %"
+    off_text = _off_axis_text(expected, float(np.median([o.off_axis for o in outcomes])))
     right = f"{sum(o.correct for o in outcomes)}/{len(outcomes)}"
     met = f"{sum(o.meets_target for o in outcomes)}/{len(outcomes)}"
     return (f"{right:>5} {np.median([o.magnitude for o in outcomes]):6.1f} {unit:<3} {off_text:>8} {met:>4} "

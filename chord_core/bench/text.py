@@ -381,8 +381,10 @@ def run(args: argparse.Namespace) -> int:
         for label, change in ablations(preset).items():
             variant = preset.replace(**change)
             outcomes = []
-            for _name, scan, prompt, expected in chosen:
+            for name, scan, prompt, expected in chosen:
                 flow, seconds = _distil(prompt, scan, variant, args.weights, args.seed)
-                outcomes.append((expected, score(*rigid_motion_of_flow(flow), expected, seconds)))
+                outcome = score(*rigid_motion_of_flow(flow), expected, seconds)
+                outcomes.append((expected, outcome))
+                print(f"  {name:<6} {prompt:<30} | {_row(expected, outcome)}", flush=True)
             print(_summary(label, outcomes))
     return 0

@@ -255,14 +255,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def _distil(prompt: str, scan, preset, weights, seed: int):
+def _distilled_outcome(prompt: str, scan, preset, weights, seed: int, expected: tuple[str, int]) -> Outcome:
+    """Distil one pair with the mini teacher and score the flow's rigid motion."""
     from chord_core.distill.pipeline import animate
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         result = animate(prompt, out, preset, scans=[scan], teacher_kind="mini", model_dir=weights, seed=seed,
                          write_views=False)
-    return result.flow, time.perf_counter() - start
+    return score(*rigid_motion_of_flow(result.flow), expected, time.perf_counter() - start)
+
+
+def _pair_label(name: str, prompt: str) -> str:
+    return f"{name:<6} {prompt:<30}"
 
 
 def _off_axis_text(expected, off_axis: float) -> str:
@@ -359,8 +364,7 @@ def run(args: argparse.Namespace) -> int:
     for name, scan, prompt, expected in pairs:
         d = None
         if not args.no_distill:
-            flow, seconds = _distil(prompt, scan, preset, args.weights, args.seed)
-            d = score(*rigid_motion_of_flow(flow), expected, seconds)
+            d = _distilled_outcome(prompt, scan, preset, args.weights, args.seed, expected)
             distilled.append((expected, d))
         scene = scene_from_scans([scan], prior.settings.gaussians_per_object)
         samples = []
@@ -370,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
                                                    args.sample_steps, preset.camera_arc())
             samples.append(score(translation, yaw, expected, time.perf_counter() - start))
         sampled += [(expected, s) for s in samples]
-        print(f"{name:<6} {prompt:<30} | {_row(expected, d)} | {_samples_row(expected, samples)}", flush=True)
+        print(f"{_pair_label(name, prompt)} | {_row(expected, d)} | {_samples_row(expected, samples)}", flush=True)
     print(_summary("distilled flows", distilled))
     print(_summary("prior samples", sampled))
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
@@ -382,9 +386,8 @@ def run(args: argparse.Namespace) -> int:
             variant = preset.replace(**change)
             outcomes = []
             for name, scan, prompt, expected in chosen:
-                flow, seconds = _distil(prompt, scan, variant, args.weights, args.seed)
-                outcome = score(*rigid_motion_of_flow(flow), expected, seconds)
+                outcome = _distilled_outcome(prompt, scan, variant, args.weights, args.seed, expected)
                 outcomes.append((expected, outcome))
-                print(f"  {name:<6} {prompt:<30} | {_row(expected, outcome)}", flush=True)
+                print(f"  {_pair_label(name, prompt)} | {_row(expected, outcome)}", flush=True)
             print(_summary(label, outcomes))
     return 0

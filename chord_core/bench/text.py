@@ -14,7 +14,9 @@ each: left, right, forward, back, lift, turn left, turn clockwise. For each (com
 
 Scores (REP 103, x forward, y left, z up): direction correct = the dominant translation axis and
 sign are the commanded ones (turns: the yaw has the commanded sign and is the dominant change);
-magnitude in cm or degrees; off-axis = translation off the commanded axis / along it; seconds.
+magnitude in cm or degrees; off-axis = translation off the commanded axis / along it; turn = the
+yaw of a translation (an unasked turn: scored by no target, shown because it can reach 28 deg);
+seconds.
 Targets (issue #12): translation >= 2.5 cm with off-axis < 60 %; turn >= 15 deg with < 3 cm
 translation. ``--ablations N`` reruns the distillation on N pairs with uniform τ, constant CFG (the
 start value) and with the fine layer toggled (added where the preset has none), against the preset
@@ -275,24 +277,31 @@ def _off_axis_text(expected, off_axis: float) -> str:
     return f"{off_axis:5.1f}cm" if expected[0] == "yaw" else f"{100 * min(off_axis, 9.99):5.0f} %"
 
 
+def _unasked_turn_text(expected, yaw_deg: float) -> str:
+    """The yaw of a translation (a turn nobody asked for); turns show theirs as the size."""
+    return "-" if expected[0] == "yaw" else f"{yaw_deg:+.0f}"
+
+
 def _row(expected, outcome: Outcome | None) -> str:
     if outcome is None:
-        return "      -          -        -      -  "
+        return f"{'-':>5} {'-':>10} {'-':>8} {'-':>5} {'-':>4} {'-':>6}"
     unit = "deg" if expected[0] == "yaw" else "cm"
     off = _off_axis_text(expected, outcome.off_axis)
     return (f"{'yes' if outcome.correct else 'NO':>5} {outcome.magnitude:6.1f} {unit:<3} {off:>8} "
-            f"{'ok' if outcome.meets_target else 'miss':>4} {outcome.seconds:6.1f}")
+            f"{_unasked_turn_text(expected, outcome.yaw_deg):>5} {'ok' if outcome.meets_target else 'miss':>4} "
+            f"{outcome.seconds:6.1f}")
 
 
 def _samples_row(expected, outcomes: list[Outcome]) -> str:
-    """Several samples of one pair: how many went the right way, their median size and off-axis
-    motion, how many met the target, mean seconds."""
+    """Several samples of one pair: how many went the right way, their median size, off-axis
+    motion and unasked turn, how many met the target, mean seconds."""
     unit = "deg" if expected[0] == "yaw" else "cm"
     off_text = _off_axis_text(expected, float(np.median([o.off_axis for o in outcomes])))
+    turn_text = _unasked_turn_text(expected, float(np.median([o.yaw_deg for o in outcomes])))
     right = f"{sum(o.correct for o in outcomes)}/{len(outcomes)}"
     met = f"{sum(o.meets_target for o in outcomes)}/{len(outcomes)}"
-    return (f"{right:>5} {np.median([o.magnitude for o in outcomes]):6.1f} {unit:<3} {off_text:>8} {met:>4} "
-            f"{np.mean([o.seconds for o in outcomes]):6.1f}")
+    return (f"{right:>5} {np.median([o.magnitude for o in outcomes]):6.1f} {unit:<3} {off_text:>8} {turn_text:>5} "
+            f"{met:>4} {np.mean([o.seconds for o in outcomes]):6.1f}")
 
 
 def _summary(label: str, outcomes: list[tuple[tuple[str, int], Outcome]]) -> str:
@@ -304,7 +313,9 @@ def _summary(label: str, outcomes: list[tuple[tuple[str, int], Outcome]]) -> str
     parts = [f"{label}: direction correct {100 * correct:.0f}% ({sum(o.correct for _, o in outcomes)}/{len(outcomes)})"]
     if trans:
         parts.append(f"translations meeting >=2.5 cm & off-axis<60%: {sum(o.meets_target for o in trans)}/{len(trans)}"
-                     f" (median {np.median([o.magnitude for o in trans]):.1f} cm)")
+                     f" (median {np.median([o.magnitude for o in trans]):.1f} cm; unasked turn median "
+                     f"{np.median([abs(o.yaw_deg) for o in trans]):.0f} deg, "
+                     f"max {max(abs(o.yaw_deg) for o in trans):.0f})")
     if turns:
         parts.append(f"turns meeting >=15 deg & <3 cm: {sum(o.meets_target for o in turns)}/{len(turns)}"
                      f" (median {np.median([o.magnitude for o in turns]):.0f} deg)")
@@ -356,9 +367,9 @@ def run(args: argparse.Namespace) -> int:
         for result in sign_check(prior, args.sign_check):
             print("  " + result.line())
     samples_title = f"prior samples ({args.sample_seeds} per pair)"
-    print(f"{'object':<6} {'command':<30} | {'distilled flow':^38} | {samples_title:^38}")
-    print(f"{'':<6} {'':<30} | {'dir':>5} {'size':>10} {'off-axis':>8} {'tgt':>4} {'s':>6} "
-          f"| {'dir':>5} {'size':>10} {'off-axis':>8} {'tgt':>4} {'s':>6}")
+    print(f"{'object':<6} {'command':<30} | {'distilled flow':^44} | {samples_title:^44}")
+    columns = f"{'dir':>5} {'size':>10} {'off-axis':>8} {'turn':>5} {'tgt':>4} {'s':>6}"
+    print(f"{'':<6} {'':<30} | {columns} | {columns}")
     distilled, sampled = [], []
     torch.manual_seed(args.seed)
     for name, scan, prompt, expected in pairs:

@@ -60,13 +60,26 @@ def test_a_pairs_samples_are_counted_one_by_one():
     from chord_core.bench.text import _samples_row
 
     expected = ("y", 1)
-    samples = [score(np.array([0.0, 0.08, 0.0]), 0.0, expected, 2.0),
-               score(np.array([0.0, 0.02, 0.0]), 0.0, expected, 4.0),   # right way, too small
-               score(np.array([0.0, -0.05, 0.0]), 0.0, expected, 6.0)]  # wrong way
-    right, size, unit, off, _percent, met, seconds = _samples_row(expected, samples).split()
-    assert (right, met, unit) == ("2/3", "1/3", "cm")
+    samples = [score(np.array([0.0, 0.08, 0.0]), 12.0, expected, 2.0),
+               score(np.array([0.0, 0.02, 0.0]), -3.0, expected, 4.0),   # right way, too small
+               score(np.array([0.0, -0.05, 0.0]), 30.0, expected, 6.0)]  # wrong way
+    right, size, unit, off, _percent, turn, met, seconds = _samples_row(expected, samples).split()
+    assert (right, met, unit, turn) == ("2/3", "1/3", "cm", "+12")  # turn: the median yaw, unasked
     assert float(size) == pytest.approx(2.0)  # the median of 8, 2 and -5 cm along +y
     assert float(off) == 0 and float(seconds) == pytest.approx(4.0)
+
+
+def test_a_distilled_row_shows_a_translations_unasked_turn_and_a_turns_size():
+    from chord_core.bench.text import _row, _summary
+
+    slide, turn = ("y", 1), ("yaw", 1)
+    slid = score(np.array([0.0, 0.06, 0.0]), -28.0, slide, 30.0)
+    turned = score(np.array([0.0, 0.01, 0.0]), 20.0, turn, 30.0)
+    assert _row(slide, slid).split()[:6] == ["yes", "6.0", "cm", "0", "%", "-28"]
+    assert _row(turn, turned).split()[:5] == ["yes", "20.0", "deg", "1.0cm", "-"]
+    summary = _summary("distilled flows", [(slide, slid), (slide, score(np.array([0.0, 0.05, 0.0]), 4.0, slide, 1.0)),
+                                           (turn, turned)])
+    assert "unasked turn median 16 deg, max 28" in summary, summary  # |-28| and |4|: the turn's own yaw not counted
 
 
 def test_the_benchmark_commands_are_understood_and_its_objects_unseen():

@@ -1,7 +1,8 @@
 """200 random flows (rigid and not, reachable and not, slow and fast, beside 0-2 obstacle boxes):
 every accepted plan is checked here, independently of chord_core.robot.safety, against every limit
-and for collisions; every refusal names a frame inside the flow and a reason. Seeds 0-99 run in the
-default suite, 100-199 with the slow ones (CI runs both; planning is ~0.45 s a flow here)."""
+and for collisions; every refusal names a frame inside the flow and a reason. Seeds 0-49 run in the
+default suite, 50-199 with the slow ones (CI runs both; planning and the re-check take ~0.45 s a flow
+here, the 8-minute default suite has room for 50)."""
 
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from chord_core.robot.grasp import AntipodalSampler
 from chord_core.robot.planner import plan_flow
 from chord_core.robot.safety import PlanRefused
 
-HALVES = [pytest.param(range(0, 100), id="seeds-0-99"),
-          pytest.param(range(100, 200), id="seeds-100-199", marks=pytest.mark.slow)]
+SLICES = [pytest.param(range(0, 50), id="seeds-0-49"),
+          pytest.param(range(50, 200), id="seeds-50-199", marks=pytest.mark.slow)]
 
 
 def independent_violations(plan, cfg, urdf_model, urdf_data, flow) -> list[str]:
@@ -91,7 +92,7 @@ def arm_collisions(plan, scene, urdf_model, urdf_data, vertices, table_height, s
     return sorted(problems)
 
 
-@pytest.mark.parametrize("seeds", HALVES)
+@pytest.mark.parametrize("seeds", SLICES)
 def test_random_flows_give_safe_plans_or_reasoned_refusals(panda, seeds):
     urdf_model = pin.buildModelFromUrdf(panda.config.resolved_urdf())
     urdf_data = urdf_model.createData()
@@ -115,7 +116,8 @@ def test_random_flows_give_safe_plans_or_reasoned_refusals(panda, seeds):
         if problems:
             failures.append((seed, problems))
     assert not failures, failures[:5]
-    # the mix matters: both outcomes must be exercised for the test to mean anything (seeds 0-99:
-    # 28 accepted, 72 refused, 21 beside obstacles; 100-199: 33, 67, 20)
-    assert accepted >= 15 and refused >= 15, (accepted, refused)
-    assert with_obstacles >= 10, with_obstacles  # accepted plans that passed beside obstacles
+    # the mix matters: both outcomes must be exercised for the test to mean anything (seeds 0-49:
+    # 11 accepted, 39 refused, 7 beside obstacles; 50-199: 49, 101, 33), at least 15 % each and 10 %
+    # beside obstacles, whatever the slice
+    assert min(accepted, refused) >= 0.15 * len(seeds), (accepted, refused)
+    assert with_obstacles >= 0.10 * len(seeds), with_obstacles  # accepted plans that passed beside obstacles

@@ -18,9 +18,9 @@ magnitude in cm or degrees; off-axis = translation off the commanded axis / alon
 yaw of a translation (an unasked turn: scored by no target, shown because it can reach 28 deg);
 seconds.
 Targets (issue #12): translation >= 2.5 cm with off-axis < 60 %; turn >= 15 deg with < 3 cm
-translation. ``--ablations N`` reruns the distillation on N pairs with uniform τ, constant CFG (the
-start value) and with the fine layer toggled (added where the preset has none), against the preset
-(annealed τ, CFG decaying).
+translation. ``--ablations N`` reruns the distillation on N pairs with uniform τ, weighted τ (the
+annealed levels in random order), constant CFG (the start value) and with the fine layer toggled
+(added where the preset has none), against the preset (annealed τ, CFG decaying).
 """
 
 from __future__ import annotations
@@ -57,11 +57,14 @@ MIN_TURN_DEG, MAX_TURN_TRANSLATION_M = 15.0, 0.03
 
 def ablations(preset: Preset) -> dict[str, dict]:
     """The paper's schedule ablations as changes to the preset: uniform τ, constant CFG (its start
-    value), and the fine layer toggled (added where the preset has none, as `mini`, else removed)."""
+    value), and the fine layer toggled (added where the preset has none, as `mini`, else removed);
+    plus weighted τ, the annealed schedule's noise levels drawn in random order (Eq. 3 vs Eq. 4),
+    which on the mini prior trades turn size for straighter translations."""
     fine = ("no fine layer", False) if preset.use_fine else ("with the fine layer", True)
     return {
-        "preset (annealed tau, CFG decaying)": {},
+        f"preset ({preset.tau_schedule} tau, CFG decaying)": {},
         "uniform tau": {"tau_schedule": "uniform"},
+        "weighted tau (random order)": {"tau_schedule": "weighted"},
         "constant CFG": {"cfg": [preset.cfg[0], preset.cfg[0]]},
         fine[0]: {"use_fine": fine[1]},
     }
@@ -251,7 +254,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-steps", type=int, default=30)
     parser.add_argument("--sample-guidance", type=float, default=5.0)
     parser.add_argument("--ablations", type=int, default=0, metavar="N",
-                        help="rerun N pairs spread over the list: uniform tau, constant CFG, fine layer toggled")
+                        help="rerun N pairs spread over the list: uniform tau, weighted tau, constant CFG, "
+                             "fine layer toggled")
     parser.add_argument("--sign-check", type=int, default=120, metavar="MOTIONS",
                         help="before the table: does the prior read the direction word? (fresh clips; 0 = skip)")
     parser.add_argument("--seed", type=int, default=0)
@@ -279,7 +283,7 @@ def _off_axis_text(expected, off_axis: float) -> str:
 
 def _unasked_turn_text(expected, yaw_deg: float) -> str:
     """The yaw of a translation (a turn nobody asked for); turns show theirs as the size."""
-    return "-" if expected[0] == "yaw" else f"{yaw_deg:+.0f}"
+    return "-" if expected[0] == "yaw" else f"{round(yaw_deg):+d}"  # no "-0"
 
 
 def _row(expected, outcome: Outcome | None) -> str:

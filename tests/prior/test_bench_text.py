@@ -77,6 +77,7 @@ def test_a_distilled_row_shows_a_translations_unasked_turn_and_a_turns_size():
     turned = score(np.array([0.0, 0.01, 0.0]), 20.0, turn, 30.0)
     assert _row(slide, slid).split()[:6] == ["yes", "6.0", "cm", "0", "%", "-28"]
     assert _row(turn, turned).split()[:5] == ["yes", "20.0", "deg", "1.0cm", "-"]
+    assert _row(slide, score(np.array([0.0, 0.06, 0.0]), -0.3, slide, 30.0)).split()[5] == "+0"  # not "-0"
     summary = _summary("distilled flows", [(slide, slid), (slide, score(np.array([0.0, 0.05, 0.0]), 4.0, slide, 1.0)),
                                            (turn, turned)])
     assert "unasked turn median 16 deg, max 28" in summary, summary  # |-28| and |4|: the turn's own yaw not counted
@@ -103,4 +104,6 @@ def test_ablations_change_one_setting_each_and_toggle_the_fine_layer(preset_name
     fine = [v for label, v in variants.items() if "fine layer" in label]
     assert len(fine) == 1 and fine[0].use_fine != preset.use_fine
     assert variants["uniform tau"].tau_schedule == "uniform" != preset.tau_schedule
+    assert variants["weighted tau (random order)"].tau_schedule == "weighted" != preset.tau_schedule
+    assert f"({preset.tau_schedule} tau" in list(variants)[0]
     assert variants["constant CFG"].cfg[0] == variants["constant CFG"].cfg[1] == preset.cfg[0] != preset.cfg[1]

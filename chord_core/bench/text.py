@@ -59,12 +59,14 @@ def ablations(preset: Preset) -> dict[str, dict]:
     """The paper's schedule ablations as changes to the preset: uniform τ, constant CFG (its start
     value), and the fine layer toggled (added where the preset has none, as `mini`, else removed);
     plus weighted τ, the annealed schedule's noise levels drawn in random order (Eq. 3 vs Eq. 4),
-    which on the mini prior trades turn size for straighter translations."""
+    which on the mini prior trades turn size for straighter translations. Each τ schedule other
+    than the preset's is one variant."""
     fine = ("no fine layer", False) if preset.use_fine else ("with the fine layer", True)
+    other_schedules = {f"{kind} tau": {"tau_schedule": kind} for kind in ("annealed", "uniform", "weighted")
+                       if kind != preset.tau_schedule}
     return {
         f"preset ({preset.tau_schedule} tau, CFG decaying)": {},
-        "uniform tau": {"tau_schedule": "uniform"},
-        "weighted tau (random order)": {"tau_schedule": "weighted"},
+        **other_schedules,
         "constant CFG": {"cfg": [preset.cfg[0], preset.cfg[0]]},
         fine[0]: {"use_fine": fine[1]},
     }

@@ -104,6 +104,8 @@ def test_ablations_change_one_setting_each_and_toggle_the_fine_layer(preset_name
     fine = [v for label, v in variants.items() if "fine layer" in label]
     assert len(fine) == 1 and fine[0].use_fine != preset.use_fine
     assert variants["uniform tau"].tau_schedule == "uniform" != preset.tau_schedule
-    assert variants["weighted tau (random order)"].tau_schedule == "weighted" != preset.tau_schedule
-    assert f"({preset.tau_schedule} tau" in list(variants)[0]
+    assert variants["weighted tau"].tau_schedule == "weighted" != preset.tau_schedule
+    assert f"({preset.tau_schedule} tau" in list(variants)[0] and "annealed tau" not in variants
+    weighted = ablations(preset.replace(tau_schedule="weighted"))  # every other schedule, none twice
+    assert {c["tau_schedule"] for c in weighted.values() if "tau_schedule" in c} == {"annealed", "uniform"}
     assert variants["constant CFG"].cfg[0] == variants["constant CFG"].cfg[1] == preset.cfg[0] != preset.cfg[1]

@@ -15,7 +15,7 @@ each: left, right, forward, back, lift, turn left, turn clockwise. For each (com
 Scores (REP 103, x forward, y left, z up): direction correct = the dominant translation axis and
 sign are the commanded ones (turns: the yaw has the commanded sign and is the dominant change);
 magnitude in cm or degrees; off-axis = translation off the commanded axis / along it; turn = the
-yaw of a translation (an unasked turn: scored by no target, shown because it can reach 28 deg);
+yaw of a translation (an unasked turn: scored by no target, shown because it can reach 51 deg);
 seconds.
 Targets (issue #12): translation >= 2.5 cm with off-axis < 60 %; turn >= 15 deg with < 3 cm
 translation. ``--ablations N`` reruns the distillation on N pairs with uniform τ, weighted τ (the
@@ -288,14 +288,21 @@ def _unasked_turn_text(expected, yaw_deg: float) -> str:
     return "-" if expected[0] == "yaw" else f"{round(yaw_deg):+d}"  # no "-0"
 
 
+COLUMN_WIDTHS = (5, 10, 8, 5, 4, 6)  # dir, size, off-axis, turn, tgt, s
+
+
+def _cells(*texts: str) -> str:
+    """One side of a table row (distilled flow or prior samples): each text right-aligned in its column."""
+    return " ".join(f"{text:>{width}}" for text, width in zip(texts, COLUMN_WIDTHS, strict=True))
+
+
 def _row(expected, outcome: Outcome | None) -> str:
     if outcome is None:
-        return f"{'-':>5} {'-':>10} {'-':>8} {'-':>5} {'-':>4} {'-':>6}"
+        return _cells(*"-" * len(COLUMN_WIDTHS))
     unit = "deg" if expected[0] == "yaw" else "cm"
-    off = _off_axis_text(expected, outcome.off_axis)
-    return (f"{'yes' if outcome.correct else 'NO':>5} {outcome.magnitude:6.1f} {unit:<3} {off:>8} "
-            f"{_unasked_turn_text(expected, outcome.yaw_deg):>5} {'ok' if outcome.meets_target else 'miss':>4} "
-            f"{outcome.seconds:6.1f}")
+    return _cells("yes" if outcome.correct else "NO", f"{outcome.magnitude:6.1f} {unit:<3}",
+                  _off_axis_text(expected, outcome.off_axis), _unasked_turn_text(expected, outcome.yaw_deg),
+                  "ok" if outcome.meets_target else "miss", f"{outcome.seconds:6.1f}")
 
 
 def _samples_row(expected, outcomes: list[Outcome]) -> str:
@@ -306,8 +313,8 @@ def _samples_row(expected, outcomes: list[Outcome]) -> str:
     turn_text = _unasked_turn_text(expected, float(np.median([o.yaw_deg for o in outcomes])))
     right = f"{sum(o.correct for o in outcomes)}/{len(outcomes)}"
     met = f"{sum(o.meets_target for o in outcomes)}/{len(outcomes)}"
-    return (f"{right:>5} {np.median([o.magnitude for o in outcomes]):6.1f} {unit:<3} {off_text:>8} {turn_text:>5} "
-            f"{met:>4} {np.mean([o.seconds for o in outcomes]):6.1f}")
+    return _cells(right, f"{np.median([o.magnitude for o in outcomes]):6.1f} {unit:<3}", off_text, turn_text, met,
+                  f"{np.mean([o.seconds for o in outcomes]):6.1f}")
 
 
 def _summary(label: str, outcomes: list[tuple[tuple[str, int], Outcome]]) -> str:
@@ -374,7 +381,7 @@ def run(args: argparse.Namespace) -> int:
             print("  " + result.line())
     samples_title = f"prior samples ({args.sample_seeds} per pair)"
     print(f"{'object':<6} {'command':<30} | {'distilled flow':^44} | {samples_title:^44}")
-    columns = f"{'dir':>5} {'size':>10} {'off-axis':>8} {'turn':>5} {'tgt':>4} {'s':>6}"
+    columns = _cells("dir", "size", "off-axis", "turn", "tgt", "s")
     print(f"{'':<6} {'':<30} | {columns} | {columns}")
     distilled, sampled = [], []
     torch.manual_seed(args.seed)

@@ -286,8 +286,8 @@ class Choreographer(Node):
         'finished' once finished(CANCEL_POLL) is true, else 'cancel', 'closing' or 'timeout' (deadline)."""
         next_feedback = 0.0
         while True:
-            if self._closing.is_set():
-                return "closing"
+            if self._closing.is_set() or not self.context.ok():  # Ctrl-C: rclpy's handler shuts the
+                return "closing"                                   # context down before close() runs
             if goal_handle.is_cancel_requested:
                 return "cancel"
             if time.monotonic() > deadline:

@@ -52,10 +52,9 @@ def send_command(node, text: str, *, objects: list[str] | None = None, preset: s
                  action: str = names.CHOREOGRAPH_ACTION, wait: float = 15.0, plan_timeout: float = 120.0,
                  execute: bool = False, echo=print) -> CommandOutcome:
     """Run one command end to end on a spinning `node`; ChordError when it cannot be sent."""
-    from rclpy.action import ActionClient
-
     from chord_msgs.action import Choreograph
     from chord_msgs.msg import PlanReport
+    from chord_ros.action_client import ActionClient
     from chord_ros.command_client import CloudCache, PlannerServices, describe_feedback, make_goal, wait_until
     from chord_ros.node_params import latched_qos
 

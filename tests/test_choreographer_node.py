@@ -70,9 +70,9 @@ def client(choreographer, rclpy_context):
     executor.add_node(node)
     import threading
 
+    action = ActionClient(node, Choreograph, "/chord/choreograph")  # before the spin: ros2/rclpy#1589
     thread = threading.Thread(target=executor.spin, daemon=True)
     thread.start()
-    action = ActionClient(node, Choreograph, "/chord/choreograph")
     flows = []
     node.create_subscription(ObjectFlow, "/chord/flow", flows.append, latched_qos())
     assert action.wait_for_server(timeout_sec=60), "choreographer never served the action"
@@ -290,9 +290,9 @@ def served_choreographer(tmp_path: Path, rclpy_context, name: str, *params: str)
     node = rclpy.create_node(f"{name}_choreographer_test", context=rclpy_context)
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
+    action = ActionClient(node, Choreograph, f"/test/{name}_choreograph")  # before the spin: ros2/rclpy#1589
     threading.Thread(target=executor.spin, daemon=True).start()
     try:
-        action = ActionClient(node, Choreograph, f"/test/{name}_choreograph")
         assert action.wait_for_server(timeout_sec=60), log.read_text()
         yield action, log
     finally:

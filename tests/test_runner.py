@@ -1,6 +1,6 @@
-"""nodes.runner.run_node: a second Ctrl-C while a node cleans up does not cut the cleanup short
-(`ros2 launch` without a terminal sends its own SIGINT after the operator's), and a node slow to
-close writes its threads' stacks to its log."""
+"""nodes.runner.run_node: a Ctrl-C ends the spin without help from rclpy, a second one while a node
+cleans up does not cut the cleanup short (`ros2 launch` without a terminal sends its own SIGINT
+after the operator's), and a node slow to close writes its threads' stacks to its log."""
 
 import signal
 import subprocess
@@ -87,3 +87,43 @@ def test_a_node_slow_to_close_writes_where_it_waits():
     assert code == 0 and "Timeout" in err and 'line' in err and "in close" in err, err
     code, err = _close_taking(0.0)
     assert code == 0 and "in close" not in err, err
+
+
+ALONE = '''
+import sys
+import rclpy
+from rclpy.node import Node
+from rclpy.signals import uninstall_signal_handlers
+from chord_ros.nodes.runner import run_node
+
+class Alone(Node):
+    def __init__(self):
+        super().__init__("alone")
+        uninstall_signal_handlers()  # a Ctrl-C now reaches only run_node's handler: no context shutdown
+        self.timer = self.create_timer(0.01, self.ready)
+
+    def ready(self):
+        self.timer.cancel()
+        print("ready", flush=True)
+
+    def close(self):
+        print("closed, context up:", rclpy.ok(), flush=True)
+
+sys.exit(run_node(Alone))
+'''
+
+
+def test_a_ctrl_c_ends_the_spin_even_before_rclpy_shuts_the_context_down():
+    """rclpy's handler wakes the executor before it shuts the context down; a spin that waited for
+    the shutdown (`executor.spin()`) could go back to an endless wait in between. Here the shutdown
+    never comes: the Ctrl-C alone must end the spin, and without a KeyboardInterrupt into rclpy."""
+    node = subprocess.Popen([sys.executable, "-c", ALONE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert node.stdout.readline().strip() == "ready"
+        node.send_signal(signal.SIGINT)
+        out, err = node.communicate(timeout=60)
+    finally:
+        node.kill()
+    assert node.returncode == 0, out + err
+    assert out.strip() == "closed, context up: True"
+    assert "KeyboardInterrupt" not in err

@@ -6,6 +6,21 @@ import signal
 import subprocess
 import sys
 
+
+def ctrl_c(script: str, *args: str) -> tuple[int, str, str]:
+    """Run a node script until it prints "ready", send one SIGINT (the operator's Ctrl-C), and
+    return its exit code, stdout and stderr."""
+    node = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert node.stdout.readline().strip() == "ready"
+        node.send_signal(signal.SIGINT)
+        out, err = node.communicate(timeout=60)
+    finally:
+        node.kill()
+    return node.returncode, out, err
+
+
 NODE = '''
 import os, signal, sys, time
 from rclpy.node import Node
@@ -34,14 +49,8 @@ sys.exit(run_node(Twice))
 
 
 def test_a_second_sigint_during_close_lets_the_cleanup_finish():
-    node = subprocess.Popen([sys.executable, "-c", NODE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert node.stdout.readline().strip() == "ready"
-        node.send_signal(signal.SIGINT)  # the operator's Ctrl-C
-        out, err = node.communicate(timeout=60)
-    finally:
-        node.kill()
-    assert node.returncode == 0, out + err
+    code, out, err = ctrl_c(NODE)
+    assert code == 0, out + err
     assert out.split() == ["closed", "destroyed"]
     assert "KeyboardInterrupt" not in err
 
@@ -69,23 +78,11 @@ sys.exit(runner.run_node(Slow, sys.argv[:1]))
 '''
 
 
-def _close_taking(seconds: float) -> tuple[int, str]:
-    node = subprocess.Popen([sys.executable, "-c", SLOW, str(seconds)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert node.stdout.readline().strip() == "ready"
-        node.send_signal(signal.SIGINT)
-        _, err = node.communicate(timeout=60)
-    finally:
-        node.kill()
-    return node.returncode, err
-
-
 def test_a_node_slow_to_close_writes_where_it_waits():
     """The launcher kills a node that takes over 10 s to close; its log must then say where it hung."""
-    code, err = _close_taking(1.0)
+    code, _, err = ctrl_c(SLOW, "1.0")  # close() takes 1 s
     assert code == 0 and "Timeout" in err and 'line' in err and "in close" in err, err
-    code, err = _close_taking(0.0)
+    code, _, err = ctrl_c(SLOW, "0.0")
     assert code == 0 and "in close" not in err, err
 
 
@@ -117,13 +114,7 @@ def test_a_ctrl_c_ends_the_spin_even_before_rclpy_shuts_the_context_down():
     """rclpy's handler wakes the executor before it shuts the context down; a spin that waited for
     the shutdown (`executor.spin()`) could go back to an endless wait in between. Here the shutdown
     never comes: the Ctrl-C alone must end the spin, and without a KeyboardInterrupt into rclpy."""
-    node = subprocess.Popen([sys.executable, "-c", ALONE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert node.stdout.readline().strip() == "ready"
-        node.send_signal(signal.SIGINT)
-        out, err = node.communicate(timeout=60)
-    finally:
-        node.kill()
-    assert node.returncode == 0, out + err
+    code, out, err = ctrl_c(ALONE)
+    assert code == 0, out + err
     assert out.strip() == "closed, context up: True"
     assert "KeyboardInterrupt" not in err

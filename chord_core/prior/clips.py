@@ -45,8 +45,11 @@ HELD_OUT_HUES = (0.42, 0.58)  # cyan-ish colours never appear in training (the b
 MARKED_FRACTION = 0.5        # objects with a one-sided marker (the rest keep plain textures)
 MARKER_SHARE = 0.2           # of an object's points, on the marked side
 MARKER_GREY = 0.08           # near black: stands out on every training colour and on the white background
+#: A turning object's footprint must be at least this elongated (longer side / shorter side, shape
+#: frame), be an L or carry the marker: a round or square outline turned looks the same at 32 px.
+TURN_OUTLINE_ASPECT = 1.5
 #: Bumped whenever clips are made differently, so cached shards of an older recipe are remade.
-CLIP_RECIPE = 5
+CLIP_RECIPE = 6
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class PlacedObject:
     yaw: float
     hinge: np.ndarray | None
     lid_open: float
+    marked: bool = False
 
 
 def random_color(rng: np.random.Generator) -> tuple[float, float, float]:
@@ -105,14 +109,15 @@ def paint_marker(points: np.ndarray, colors: np.ndarray, heading: float) -> np.n
 
 
 def place_object(points: np.ndarray, labels: np.ndarray, colors: np.ndarray, name: str, yaw: float,
-                 position: tuple[float, float], hinge: np.ndarray | None = None, lid_open: float = 0.0) -> PlacedObject:
+                 position: tuple[float, float], hinge: np.ndarray | None = None, lid_open: float = 0.0,
+                 marked: bool = False) -> PlacedObject:
     """Turn a shape about z by yaw and put its base centre at (x, y) on the table."""
     c, s = np.cos(yaw), np.sin(yaw)
     rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
     offset = np.array([position[0], position[1], 0.0])
     world_hinge = None if hinge is None else rot @ hinge + offset
     return PlacedObject(name, (points @ rot.T + offset).astype(np.float32), colors.astype(np.float32),
-                        labels.astype(np.int32), yaw, world_hinge, lid_open)
+                        labels.astype(np.int32), yaw, world_hinge, lid_open, marked)
 
 
 def random_object(rng: np.random.Generator, scan_points: int, marked_fraction: float = MARKED_FRACTION,
@@ -133,11 +138,28 @@ def random_object(rng: np.random.Generator, scan_points: int, marked_fraction: f
         lid = shape.labels == 1
         colors[lid] = texture(shape.points[lid], random_color(rng), period)
     yaw = float(rng.uniform(0, 2 * np.pi))
-    if rng.uniform() < marked_fraction:
+    marked = bool(rng.uniform() < marked_fraction)
+    if marked:
         facing = np.radians(viewer_azimuth_deg + rng.uniform(-75.0, 75.0))
         colors = paint_marker(shape.points, colors, facing - yaw)
     position = (rng.uniform(*WORKSPACE_X), rng.uniform(*WORKSPACE_Y))
-    return place_object(shape.points, shape.labels, colors, kind, yaw, position, shape.hinge, lid_open)
+    return place_object(shape.points, shape.labels, colors, kind, yaw, position, shape.hinge, lid_open, marked)
+
+
+def shows_turn(obj: PlacedObject) -> bool:
+    """Whether turning the object about z changes what a camera sees at 32 px.
+
+    Why: in recipe 5 a quarter of the turn clips showed a plain cylinder or a square box, whose
+    turned outline is the one it started with; those clips teach that "turn" leaves the picture
+    unchanged, and the prior's turns came out short (median 25 deg in its samples for 30-90 deg
+    in training).
+    """
+    if obj.marked or obj.name == "l_shape":
+        return True
+    c, s = np.cos(obj.yaw), np.sin(obj.yaw)
+    in_shape_frame = obj.points[:, :2] @ np.array([[c, -s], [s, c]])  # rows times R(yaw): R(-yaw) applied
+    extent = np.ptp(in_shape_frame, axis=0)
+    return bool(extent.max() >= TURN_OUTLINE_ASPECT * extent.min())
 
 
 def motion_transforms(obj: PlacedObject, primitives: list[Primitive], frames: int) -> ReferenceMotion:
@@ -183,6 +205,7 @@ def make_clips(settings: ClipSettings, motions: int, cameras_per_motion: int, se
                progress: Callable[[int, int], None] | None = None,
                marked_fraction: float = MARKED_FRACTION) -> dict[str, np.ndarray]:
     """``motions`` random (object, motion, caption) triples, each rendered from several cameras.
+    A motion with a turn is given an object that `shows_turn` (redrawn until one does).
 
     Returns arrays: videos uint8 [N, F, H, W, 3], tokens int64 [N, T], captions str [N].
     """
@@ -191,6 +214,8 @@ def make_clips(settings: ClipSettings, motions: int, cameras_per_motion: int, se
     for index in range(motions):
         obj = random_object(rng, settings.scan_points, marked_fraction, float(np.mean(settings.arc.azimuth_deg)))
         primitives = lid_aware_motion(obj, rng)
+        while any(p.kind == TURN for p in primitives) and not shows_turn(obj):
+            obj = random_object(rng, settings.scan_points, marked_fraction, float(np.mean(settings.arc.azimuth_deg)))
         motion = motion_transforms(obj, primitives, settings.frames)
         video = render_clips(obj, motion, settings, cameras_per_motion, int(rng.integers(2**31)))
         text = caption(primitives, str(rng.choice(TRAINING_OBJECT_NAMES)), rng)

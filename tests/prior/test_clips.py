@@ -4,12 +4,15 @@ import numpy as np
 import torch
 
 from chord_core.distill.presets import load_preset
+from chord_core.prior import clips
 from chord_core.prior.clips import (
     ClipSettings,
+    make_clips,
     motion_transforms,
     place_object,
     random_object,
     render_clips,
+    shows_turn,
 )
 from chord_core.prior.vocabulary import LID, TRANSLATE, TURN, Primitive
 from chord_core.scene.procedural import shape_cloud, texture
@@ -69,3 +72,36 @@ def test_clips_render_with_the_preset_cameras_and_show_the_motion():
     torch.testing.assert_close(a[:, :, 0], b[:, :, 0])  # same cameras, same first frame
     assert (a[:, :, -1] - a[:, :, 0]).abs().max() < 1e-4
     assert (b[:, :, -1] - b[:, :, 0]).abs().mean() > 0.01
+
+
+def _placed(kind, size, yaw, marked=False):
+    shape = shape_cloud(kind, np.array(size), 600, np.random.default_rng(1))
+    return place_object(shape.points, shape.labels, texture(shape.points, (0.6, 0.3, 0.2)), kind, yaw, (0.5, 0.0),
+                        shape.hinge, marked=marked)
+
+
+def test_a_turn_shows_on_an_elongated_outline_an_l_or_a_marker_not_on_a_plain_round_or_square_one():
+    assert not shows_turn(_placed("cylinder", (0.08, 0.08, 0.1), 0.3))
+    assert shows_turn(_placed("cylinder", (0.08, 0.08, 0.1), 0.3, marked=True))
+    assert not shows_turn(_placed("box", (0.06, 0.06, 0.05), 0.0))
+    assert shows_turn(_placed("l_shape", (0.06, 0.06, 0.05), 0.0))
+    for yaw in (0.0, np.pi / 4, 2.0):  # measured in the shape's frame: at 45 deg its world extents are equal
+        assert shows_turn(_placed("box", (0.12, 0.04, 0.05), yaw))
+        assert not shows_turn(_placed("box", (0.07, 0.06, 0.05), yaw))
+
+
+def test_every_turn_clip_moves_an_object_that_shows_the_turn(monkeypatch):
+    preset = load_preset("mini")
+    settings = ClipSettings(preset.prior_camera_arc(), preset.frames, preset.gaussians_per_object, scan_points=300)
+    rendered = []
+
+    def record(obj, motion, settings, cameras, seed):
+        rendered.append(obj)
+        return torch.zeros(cameras, 3, settings.frames, 2, 2)
+
+    monkeypatch.setattr(clips, "render_clips", record)
+    captions = make_clips(settings, 80, 1, seed=7)["captions"]
+    turning = [obj for obj, text in zip(rendered, captions) if {"turn", "rotate", "spin"} & set(str(text).split())]
+    assert len(turning) >= 15
+    assert all(shows_turn(obj) for obj in turning)
+    assert not all(shows_turn(obj) for obj in rendered)  # other motions still see round and square objects

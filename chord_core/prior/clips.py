@@ -14,6 +14,7 @@ import colorsys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -210,12 +211,14 @@ def make_clips(settings: ClipSettings, motions: int, cameras_per_motion: int, se
     Returns arrays: videos uint8 [N, F, H, W, 3], tokens int64 [N, T], captions str [N].
     """
     rng = np.random.default_rng(seed)
+    draw_object = partial(random_object, rng, settings.scan_points, marked_fraction,
+                          float(np.mean(settings.arc.azimuth_deg)))
     videos, tokens, captions = [], [], []
     for index in range(motions):
-        obj = random_object(rng, settings.scan_points, marked_fraction, float(np.mean(settings.arc.azimuth_deg)))
+        obj = draw_object()
         primitives = lid_aware_motion(obj, rng)
         while any(p.kind == TURN for p in primitives) and not shows_turn(obj):
-            obj = random_object(rng, settings.scan_points, marked_fraction, float(np.mean(settings.arc.azimuth_deg)))
+            obj = draw_object()
         motion = motion_transforms(obj, primitives, settings.frames)
         video = render_clips(obj, motion, settings, cameras_per_motion, int(rng.integers(2**31)))
         text = caption(primitives, str(rng.choice(TRAINING_OBJECT_NAMES)), rng)

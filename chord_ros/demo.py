@@ -68,6 +68,8 @@ def plan_target_note(grasp_json: Path) -> str:
         notes.append(f"raised {1000 * report['support_lift_m']:.1f} mm out of the table")
     if report.get("set_down_m"):
         notes.append(f"set down {1000 * report['set_down_m']:.1f} mm onto the table")
+    if report.get("set_down_tilt_deg"):
+        notes.append(f"levelled by {report['set_down_tilt_deg']:.1f} deg")
     return "the plan's target" + (f": the flow's, {' and '.join(notes)}" if notes else ", the flow's end")
 
 

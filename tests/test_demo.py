@@ -109,6 +109,9 @@ def test_the_report_says_how_the_plan_target_differs_from_the_flow(tmp_path):
     assert demo.plan_target_note(grasp) == "the plan's target: the flow's, set down 12.3 mm onto the table"
     grasp.write_text(json.dumps({"support_lift_m": 0.004, "set_down_m": 0.0}))
     assert demo.plan_target_note(grasp) == "the plan's target: the flow's, raised 4.0 mm out of the table"
+    grasp.write_text(json.dumps({"support_lift_m": 0.0, "set_down_m": 0.0135, "set_down_tilt_deg": 24.34}))
+    assert demo.plan_target_note(grasp) == ("the plan's target: the flow's, set down 13.5 mm onto the table "
+                                            "and levelled by 24.3 deg")
 
 
 @pytest.mark.slow  # about 2 min: `bash scripts/test.sh -m slow` (CI runs it)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from chord_core.errors import ChordError
 from chord_core.formats.flow import Flow
@@ -41,7 +42,8 @@ MODES = ("grasp", "push")
 PART_SHARE, PART_MIN_POINTS = 0.02, 20  # how many points must stray from a rigid fit to look for parts
 ROPE_HOLD_RADIUS = 0.02  # m: the stretch of a rope between the fingers (about the pads' breadth)
 RELEASE_HEIGHT = 0.01  # m: a held object whose lowest point ends this close to the table is let go
-SET_DOWN_MAX_TILT = 5.0  # deg: a let-go object settles flat, so one tilted more (the grasp target) stays held
+SET_DOWN_MAX_TILT = 5.0  # deg: an object that ends resting tilted this little is let go as the flow leaves it
+TIP_OVER_TILT = 45.0  # deg: a flow that ends its object tilted more tips it over: not set down flat
 
 
 @dataclass
@@ -104,6 +106,7 @@ class Plan:
                   "trajectory_backend": self.extra.get("trajectory_backend"),
                   "support_lift_m": self.extra.get("support_lift_m", 0.0),
                   "set_down_m": self.extra.get("set_down_m", 0.0),
+                  "set_down_tilt_deg": self.extra.get("set_down_tilt_deg", 0.0),
                   "object_motion": np.asarray(self.extra["object_motion"]).tolist()
                   if "object_motion" in self.extra else None,
                   "manipulated_part": self.extra["part"].to_json() if self.extra.get("part") else None,
@@ -329,25 +332,45 @@ def onto_support(traj: np.ndarray, table_height: float, limit: float) -> tuple[n
     return lifted, float(depth.max())
 
 
-def set_down(traj: np.ndarray, table_height: float, limit: float) -> tuple[np.ndarray, float]:
-    """The flow's second half lowered so that an object that rested on the table at frame 0 and
-    ends hovering at most ``limit`` above it ends resting on it, to be let go there. The mini
-    prior lifts a block it slides by 1-2 cm (a push away from the operator also climbs in the
-    image), and a hand that keeps holding it drops it when the next command opens the fingers.
-    Frames are lowered by a smoothstep ramp over the second half, never below the table. Left
-    alone: a flow that ends higher (a lift), and one whose last frame is tilted more than
-    SET_DOWN_MAX_TILT from how the object rested (let go, it would settle flat, away from the
-    flow's pose). Returns the trajectory and the drop (m)."""
+def set_down(traj: np.ndarray, table_height: float, limit: float) -> tuple[np.ndarray, float, float]:
+    """The flow's second half set down flat on the table: an object that rested on the table at
+    frame 0 and ends at most ``limit`` above it, tilted at most TIP_OVER_TILT, ends resting flat
+    where the flow puts it, to be let go there. The mini prior lifts a block it slides by 1-2 cm (a
+    push away from the operator also climbs in the image) and tips it by up to 30 deg (the soak's
+    slides); a hand that kept holding it would start the next command with the block in the air,
+    a scene the prior never saw. Over the second half (smoothstep ramp) each frame is turned about
+    its centroid toward the end's heading without its tilt (`closest_yaw`) and lowered until, at
+    the end, its points or its rigid fit (what the arm carries) touch the table, never below it.
+    Left alone: a flow that ends higher (a lift), one that tips the object over (more than
+    TIP_OVER_TILT), and one that already ends resting (within RELEASE_HEIGHT, tilted at most
+    SET_DOWN_MAX_TILT). Returns the trajectory, the drop (m) and the tilt removed (deg)."""
     if traj[0, :, 2].min() > table_height + RELEASE_HEIGHT:  # starts in the air: unchanged
-        return traj, 0.0
-    lowest = traj[:, :, 2].min(axis=1) - table_height
-    hover = float(lowest[-1])
-    if hover <= RELEASE_HEIGHT or hover > limit or tilt_deg(kabsch(traj[0], traj[-1])) > SET_DOWN_MAX_TILT:
-        return traj, 0.0
+        return traj, 0.0, 0.0
+    end = kabsch(traj[0], traj[-1])
+    tilt, hover = tilt_deg(end), float(traj[-1, :, 2].min() - table_height)
+    if hover > limit or tilt > TIP_OVER_TILT or (hover <= RELEASE_HEIGHT and tilt <= SET_DOWN_MAX_TILT):
+        return traj, 0.0, 0.0
+    level = Rotation.from_matrix(closest_yaw(end[:3, :3]) @ end[:3, :3].T).as_rotvec()
     ramp = smoothstep(np.clip(np.linspace(-1.0, 1.0, len(traj)), 0.0, 1.0))
-    lowered = traj.copy()
-    lowered[:, :, 2] -= np.minimum(ramp * hover, np.maximum(lowest, 0.0))[:, None]
-    return lowered, hover
+    settled = traj.copy()
+    for frame, s in zip(settled, ramp):
+        if s > 0.0:
+            centre = frame.mean(axis=0)
+            frame[:] = (frame - centre) @ Rotation.from_rotvec(s * level).as_matrix().T + centre
+    hull = _hull(settled[0])  # the arm carries the object rigidly: its fits must clear the table too
+    fitted = [(hull @ fit[:3, :3].T + fit[:3, 3])[:, 2].min() for fit in rigid_fit_sequence(settled)]
+    lowest = np.minimum(settled[:, :, 2].min(axis=1), fitted) - table_height
+    drop = float(lowest[-1])
+    settled[:, :, 2] -= np.minimum(ramp * drop, np.maximum(lowest, 0.0))[:, None]
+    return settled, drop, tilt
+
+
+def closest_yaw(rotation: np.ndarray) -> np.ndarray:
+    """The rotation about z nearest ``rotation`` (Frobenius norm; it maximises trace(Rz^T R)): the
+    heading an object keeps when it is set down flat."""
+    yaw = np.arctan2(rotation[1, 0] - rotation[0, 1], rotation[0, 0] + rotation[1, 1])
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def tilt_deg(transform: np.ndarray) -> float:
@@ -432,8 +455,8 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
         obj_cloud = obj_cloud[on_part]
         whole = whole[:, part.mask]
     traj, lift = (whole, 0.0) if soft else onto_support(whole, cfg.table_height, cfg.max_tracking_error)
-    traj, drop = ((traj, 0.0) if soft or part is not None or mode == "push"
-                  else set_down(traj, cfg.table_height, cfg.max_tracking_error))
+    traj, drop, levelled = ((traj, 0.0, 0.0) if soft or part is not None or mode == "push"
+                            else set_down(traj, cfg.table_height, cfg.max_tracking_error))
     others = np.vstack([np.zeros((0, 3))] + list(obstacles.values()))
     q_start = model.home if q_start is None else np.asarray(q_start, float)
     if not soft:
@@ -443,6 +466,7 @@ def plan_flow(flow: Flow, scene: dict[str, np.ndarray] | None = None, model: Rob
     push = mode == "push"
     fields = dict(mode=mode, object_name=name, fps=flow.fps, object_index=oid,
                   extra={"trajectory_backend": backend, "support_lift_m": lift, "set_down_m": drop,
+                         "set_down_tilt_deg": levelled,
                          "object_motion": kabsch(traj[0], traj[-1]), "part": part})
 
     if push:

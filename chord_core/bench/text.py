@@ -5,7 +5,7 @@ the hue band training leaves out, positions outside the training workspace) get 
 each: left, right, forward, back, lift, turn left, turn clockwise. For each (command, object):
 
 * the **distilled flow** (`chord animate` with the mini teacher and preset): the object's rigid
-  fit from first to last frame (Kabsch) gives a translation and a yaw;
+  fit from first to last frame (Kabsch) gives a translation, a yaw and a tilt;
 * the **prior's own samples** (`prior.sampling`, several views on the preset's arc; ``--sample-seeds``
   samples per pair, each scored on its own, so one unlucky draw does not decide a pair): the 3D
   translation is fitted to the object's silhouettes in all views (started from their centroids,
@@ -16,7 +16,8 @@ Scores (REP 103, x forward, y left, z up): direction correct = the dominant tran
 sign are the commanded ones (turns: the yaw has the commanded sign and is the dominant change);
 magnitude in cm or degrees; off-axis = translation off the commanded axis / along it; turn = the
 yaw of a translation (an unasked turn: scored by no target, shown because it can reach 51 deg);
-seconds.
+tilt = how far a distilled flow tips the object's vertical (the summary's median and max; scored
+by no target; the planner sets a tipped slide down flat); seconds.
 Targets (issue #12): translation >= 2.5 cm with off-axis < 60 %; turn >= 15 deg with < 3 cm
 translation. ``--ablations N`` reruns the distillation on N pairs with uniform τ, weighted τ (the
 annealed levels in random order), constant CFG (the start value) and with the fine layer toggled
@@ -83,9 +84,11 @@ class Outcome:
     off_axis: float          # fraction (translations) or cm of translation (turns)
     meets_target: bool
     seconds: float
+    tilt_deg: float = float("nan")  # tipping, scored by no target; nan: not measured (samples' fit sees yaw only)
 
 
-def score(translation: np.ndarray, yaw_deg: float, expected: tuple[str, int], seconds: float) -> Outcome:
+def score(translation: np.ndarray, yaw_deg: float, expected: tuple[str, int], seconds: float,
+          tilt_deg: float = float("nan")) -> Outcome:
     """Direction, magnitude and off-axis motion of a rigid motion against the commanded one."""
     kind, sign = expected
     t = np.asarray(translation, float)
@@ -94,25 +97,26 @@ def score(translation: np.ndarray, yaw_deg: float, expected: tuple[str, int], se
         # a turn is correct when its yaw has the commanded sign and dominates (15 deg ~ 2.6 cm at 10 cm)
         correct = np.sign(yaw_deg) == sign and abs(yaw_deg) / 15.0 >= moved / 0.026
         meets = correct and abs(yaw_deg) >= MIN_TURN_DEG and moved < MAX_TURN_TRANSLATION_M
-        return Outcome(t, yaw_deg, bool(correct), abs(yaw_deg), 100 * moved, bool(meets), seconds)
+        return Outcome(t, yaw_deg, bool(correct), abs(yaw_deg), 100 * moved, bool(meets), seconds, tilt_deg)
     axis = AXES[kind]
     along = float(t[axis]) * sign
     off = float(np.linalg.norm(np.delete(t, axis)))
     correct = int(np.argmax(np.abs(t))) == axis and along > 0
     off_axis = off / along if along > 0 else float("inf")
     meets = correct and along >= MIN_TRANSLATION_M and off_axis < MAX_OFF_AXIS
-    return Outcome(t, yaw_deg, bool(correct), 100 * along, off_axis, bool(meets), seconds)
+    return Outcome(t, yaw_deg, bool(correct), 100 * along, off_axis, bool(meets), seconds, tilt_deg)
 
 
-def rigid_motion_of_flow(flow) -> tuple[np.ndarray, float]:
-    """Translation of the centroid and yaw (degrees) of the flow's best rigid fit, first to last frame."""
-    from chord_core.robot.rigid_fit import kabsch
+def rigid_motion_of_flow(flow) -> tuple[np.ndarray, float, float]:
+    """Translation of the centroid, yaw and tilt (degrees) of the flow's best rigid fit, first to
+    last frame. The tilt is how far the fit tips the vertical: a slide that tips the object."""
+    from chord_core.robot.rigid_fit import kabsch, tilt_deg
 
     start, end = flow.trajectories[0].astype(float), flow.trajectories[-1].astype(float)
     transform = kabsch(start, end)
     centre = start.mean(0)
     moved = transform[:3, :3] @ centre + transform[:3, 3] - centre
-    return moved, float(np.degrees(np.arctan2(transform[1, 0], transform[0, 0])))
+    return moved, float(np.degrees(np.arctan2(transform[1, 0], transform[0, 0]))), tilt_deg(transform)
 
 
 # ----------------------------------------------------------------------------- unseen objects
@@ -271,7 +275,8 @@ def _distilled_outcome(prompt: str, scan, preset, weights, seed: int, expected: 
     with tempfile.TemporaryDirectory() as out:
         result = animate(prompt, out, preset, scans=[scan], teacher_kind="mini", model_dir=weights, seed=seed,
                          write_views=False)
-    return score(*rigid_motion_of_flow(result.flow), expected, time.perf_counter() - start)
+    moved, yaw, tilt = rigid_motion_of_flow(result.flow)
+    return score(moved, yaw, expected, time.perf_counter() - start, tilt)
 
 
 def _pair_label(name: str, prompt: str) -> str:
@@ -332,6 +337,9 @@ def _summary(label: str, outcomes: list[tuple[tuple[str, int], Outcome]]) -> str
     if turns:
         parts.append(f"turns meeting >=15 deg & <3 cm: {sum(o.meets_target for o in turns)}/{len(turns)}"
                      f" (median {np.median([o.magnitude for o in turns]):.0f} deg)")
+    tilts = [o.tilt_deg for _, o in outcomes if np.isfinite(o.tilt_deg)]
+    if tilts:
+        parts.append(f"tilt median {np.median(tilts):.0f} deg, max {max(tilts):.0f}")
     parts.append(f"mean {np.mean([o.seconds for _, o in outcomes]):.1f} s")
     return "; ".join(parts)
 

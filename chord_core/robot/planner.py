@@ -28,7 +28,7 @@ from chord_core.robot.backends import make_grasp_proposer, select_follow
 from chord_core.robot.config import RobotConfig
 from chord_core.robot.grasp import Grasp, GraspProposer
 from chord_core.robot.model import RobotModel, ee_to_grasp_rotation, grasp_to_ee_rotation, pose_matrix
-from chord_core.robot.rigid_fit import kabsch, rigid_fit_sequence
+from chord_core.robot.rigid_fit import kabsch, rigid_fit_sequence, tilt_deg
 from chord_core.robot.safety import PlanRefused, TrajectoryDraft, check_trajectory
 from chord_core.robot.timing import (
     cartesian_line,
@@ -371,11 +371,6 @@ def closest_yaw(rotation: np.ndarray) -> np.ndarray:
     yaw = np.arctan2(rotation[1, 0] - rotation[0, 1], rotation[0, 0] + rotation[1, 1])
     c, s = np.cos(yaw), np.sin(yaw)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def tilt_deg(transform: np.ndarray) -> float:
-    """Angle (deg) by which a rigid motion tips the vertical: 0 for a turn about z."""
-    return float(np.degrees(np.arccos(np.clip(transform[2, 2], -1.0, 1.0))))
 
 
 def obstacle_clouds(flow: Flow, scene: dict[str, np.ndarray], oid: int) -> dict[str, np.ndarray]:

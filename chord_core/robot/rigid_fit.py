@@ -31,3 +31,8 @@ def rigid_fit_sequence(trajectories: np.ndarray) -> np.ndarray:
 def kabsch(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """[4, 4] rigid transform minimising sum |T source_i - target_i|^2 (Kabsch/Umeyama, no scale)."""
     return batch_kabsch(source, np.asarray(target, float)[None])[0]
+
+
+def tilt_deg(transform: np.ndarray) -> float:
+    """Angle (deg) by which a rigid motion tips the vertical: 0 for a turn about z."""
+    return float(np.degrees(np.arccos(np.clip(transform[2, 2], -1.0, 1.0))))

@@ -38,9 +38,13 @@ def test_flow_motion_is_the_rigid_fit():
     points = rng.uniform(-0.05, 0.05, (200, 3)) + [0.5, 0.0, 0.05]
     track = rigid_track(5, [0, 0, np.radians(-25)], [0.0, 0.04, 0.0], points.mean(0))
     traj = np.einsum("tij,nj->tni", track[:, :3, :3], points) + track[:, None, :3, 3]
-    moved, yaw = rigid_motion_of_flow(Flow(traj.astype(np.float32), np.zeros(200, np.int32), 4.0))
+    moved, yaw, tilt = rigid_motion_of_flow(Flow(traj.astype(np.float32), np.zeros(200, np.int32), 4.0))
     np.testing.assert_allclose(moved, [0, 0.04, 0], atol=1e-5)
-    assert yaw == pytest.approx(-25, abs=1e-3)
+    assert yaw == pytest.approx(-25, abs=1e-3) and tilt == pytest.approx(0, abs=1e-2)
+    tipped = rigid_track(5, [np.radians(12), 0, 0], [0.0, 0.04, 0.0], points.mean(0))  # tipped 12 deg about x
+    traj = np.einsum("tij,nj->tni", tipped[:, :3, :3], points) + tipped[:, None, :3, 3]
+    assert rigid_motion_of_flow(Flow(traj.astype(np.float32), np.zeros(200, np.int32), 4.0))[2] == pytest.approx(
+        12, abs=1e-3)
 
 
 def test_scores_follow_the_targets():
@@ -81,6 +85,11 @@ def test_a_distilled_row_shows_a_translations_unasked_turn_and_a_turns_size():
     summary = _summary("distilled flows", [(slide, slid), (slide, score(np.array([0.0, 0.05, 0.0]), 4.0, slide, 1.0)),
                                            (turn, turned)])
     assert "unasked turn median 16 deg, max 28" in summary, summary  # |-28| and |4|: the turn's own yaw not counted
+    assert "tilt" not in summary  # none measured (a sample's fit sees no tilt)
+    tipped = score(np.array([0.0, 0.06, 0.0]), 0.0, slide, 30.0, tilt_deg=24.0)
+    summary = _summary("distilled flows", [(slide, tipped), (turn, score(np.zeros(3), 20.0, turn, 30.0, tilt_deg=2.0)),
+                                           (slide, score(np.array([0.0, 0.05, 0.0]), 0.0, slide, 30.0, tilt_deg=30.0))])
+    assert "tilt median 24 deg, max 30" in summary, summary
 
 
 def test_the_benchmark_commands_are_understood_and_its_objects_unseen():

@@ -135,8 +135,8 @@ def test_a_slid_object_that_ends_tipped_is_set_down_flat_keeping_its_heading_and
     from scipy.spatial.transform import Rotation
 
     from chord_core.robot.flow_cases import lift_and_move
-    from chord_core.robot.planner import RELEASE_HEIGHT, TIP_OVER_TILT, set_down, tilt_deg
-    from chord_core.robot.rigid_fit import kabsch
+    from chord_core.robot.planner import RELEASE_HEIGHT, TIP_OVER_TILT, set_down
+    from chord_core.robot.rigid_fit import kabsch, tilt_deg
 
     case = lift_and_move(9, 300)
     points = case.flow.trajectories[0].astype(float)

@@ -310,6 +310,13 @@ def _hull(points: np.ndarray) -> np.ndarray:
         return points
 
 
+def fitted_lowest(traj: np.ndarray) -> np.ndarray:
+    """[T] lowest z of the first frame's hull moved by each frame's rigid fit: where the arm, which
+    carries the object rigidly, takes its lowest point."""
+    hull = _hull(traj[0])
+    return np.array([(hull @ fit[:3, :3].T + fit[:3, 3])[:, 2].min() for fit in rigid_fit_sequence(traj)])
+
+
 def onto_support(traj: np.ndarray, table_height: float, limit: float) -> tuple[np.ndarray, float]:
     """The object's frames raised where the flow sinks it below where it rested: an object on the
     table cannot go into it, and a flow distilled from a low-resolution teacher (the mini prior
@@ -320,9 +327,7 @@ def onto_support(traj: np.ndarray, table_height: float, limit: float) -> tuple[n
     floor = min(table_height, float(traj[0, :, 2].min()))
     if traj[0, :, 2].min() > table_height + RELEASE_HEIGHT:  # starts in the air (held, on a shelf): unchanged
         return traj, 0.0
-    hull = _hull(traj[0])
-    lowest = np.array([(hull @ fit[:3, :3].T + fit[:3, 3])[:, 2].min() for fit in rigid_fit_sequence(traj)])
-    depth = np.maximum(floor - lowest, 0.0)
+    depth = np.maximum(floor - fitted_lowest(traj), 0.0)
     if depth.max() > limit:
         frame = int(np.argmax(depth))
         raise PlanRefused(frame, f"the flow pushes the object {depth[frame] * 100:.1f} cm into the table "
@@ -352,14 +357,10 @@ def set_down(traj: np.ndarray, table_height: float, limit: float) -> tuple[np.nd
         return traj, 0.0, 0.0
     level = Rotation.from_matrix(closest_yaw(end[:3, :3]) @ end[:3, :3].T).as_rotvec()
     ramp = smoothstep(np.clip(np.linspace(-1.0, 1.0, len(traj)), 0.0, 1.0))
-    settled = traj.copy()
-    for frame, s in zip(settled, ramp):
-        if s > 0.0:
-            centre = frame.mean(axis=0)
-            frame[:] = (frame - centre) @ Rotation.from_rotvec(s * level).as_matrix().T + centre
-    hull = _hull(settled[0])  # the arm carries the object rigidly: its fits must clear the table too
-    fitted = [(hull @ fit[:3, :3].T + fit[:3, 3])[:, 2].min() for fit in rigid_fit_sequence(settled)]
-    lowest = np.minimum(settled[:, :, 2].min(axis=1), fitted) - table_height
+    centres = traj.mean(axis=1, keepdims=True)
+    turns = Rotation.from_rotvec(ramp[:, None] * level).as_matrix()
+    settled = np.einsum("tij,tnj->tni", turns, traj - centres) + centres
+    lowest = np.minimum(settled[:, :, 2].min(axis=1), fitted_lowest(settled)) - table_height
     drop = float(lowest[-1])
     settled[:, :, 2] -= np.minimum(ramp * drop, np.maximum(lowest, 0.0))[:, None]
     return settled, drop, tilt
@@ -369,8 +370,7 @@ def closest_yaw(rotation: np.ndarray) -> np.ndarray:
     """The rotation about z nearest ``rotation`` (Frobenius norm; it maximises trace(Rz^T R)): the
     heading an object keeps when it is set down flat."""
     yaw = np.arctan2(rotation[1, 0] - rotation[0, 1], rotation[0, 0] + rotation[1, 1])
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return Rotation.from_rotvec([0.0, 0.0, yaw]).as_matrix()
 
 
 def obstacle_clouds(flow: Flow, scene: dict[str, np.ndarray], oid: int) -> dict[str, np.ndarray]:

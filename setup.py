@@ -16,7 +16,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
         (f"share/{package_name}/launch", glob("launch/*.py")),
-        (f"share/{package_name}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{package_name}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
         (f"share/{package_name}/config/presets", glob("config/presets/*.yaml")),
         *((f"share/{package_name}/{scene}", glob(f"{scene}/*")) for scene in sorted(glob("config/scenes/*"))),
     ],

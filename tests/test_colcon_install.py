@@ -45,11 +45,12 @@ def test_an_installed_package_finds_its_data_in_its_share_directory(tmp_path, sy
     share = tmp_path / "install" / "chord_ros" / "share" / "chord_ros"
     probe = ("import chord_core, json; from chord_core.distill.presets import preset_path; "
              "from chord_core.share import config_path; from chord_ros.graph import demo_scene, nodes; "
+             "from chord_ros.middleware import use_service_profile; "
              "print(json.dumps([chord_core.__file__, str(preset_path('mini')), str(config_path('robot_panda.yaml')), "
-             "[str(n.params_file) for n in nodes({})], demo_scene('chest')]))")
+             "[str(n.params_file) for n in nodes({})], demo_scene('chest'), str(use_service_profile({}))]))")
     run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
-    module, preset, robot, params, (chest_scans, chest_motion) = json.loads(run.stdout)
+    module, preset, robot, params, (chest_scans, chest_motion), dds_profile = json.loads(run.stdout)
     # copied: everything from install/; symlinked (setup.py develop): the workspace's source is live
     data = (tmp_path / "src" / "chord_ros") if symlink else share
     code = (tmp_path / "src" / "chord_ros") if symlink else tmp_path / "install" / "chord_ros"
@@ -60,6 +61,7 @@ def test_an_installed_package_finds_its_data_in_its_share_directory(tmp_path, sy
     assert Path(preset).read_text() == (ROOT / "config" / "presets" / "mini.yaml").read_text()
     assert chest_scans == [str(data / "config" / "scenes" / "chest" / "chest.ply")] and Path(chest_motion).is_file()
     assert (data / "config" / "scenes" / "chest" / "chest.joint.yaml").is_file()  # the bundled scenes install whole
+    assert Path(dds_profile) == data / "config" / "fastdds_services.xml" and Path(dds_profile).is_file()
 
 
 @pytest.mark.slow  # about a minute: rosidl generates and compiles chord_msgs

@@ -13,6 +13,7 @@ from rclpy.node import Node
 
 from chord_core.errors import ChordError
 from chord_ros.executors import SubmitOnceExecutor
+from chord_ros.middleware import use_service_profile
 
 #: A node still closing this long after Ctrl-C writes every thread's stack to its log: the
 #: launcher kills nodes that take more than 10 s, and the stacks say what held one up.
@@ -42,6 +43,7 @@ def run_node(make_node: Callable[[], Node], argv: Sequence[str] | None = None, t
 
     # before rclpy.init, whose own handler (it wakes the executor) chains to this one
     signal.signal(signal.SIGINT, on_sigint)
+    use_service_profile()  # read by Fast DDS when rclpy.init creates the participant
     rclpy.init(args=list(sys.argv if argv is None else argv))
     node, executor, code = None, None, 0
     try:

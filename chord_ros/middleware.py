@@ -14,9 +14,12 @@ from pathlib import Path
 
 from chord_core.share import config_path
 
-#: Where Fast DDS looks for an XML profiles file: 3.x (Kilted, what scripts/setup.sh installs) reads
-#: the first and warns that the second is deprecated; 2.x (Humble, Jazzy) reads the second.
+#: Where Fast DDS looks for an XML profiles file: 3.x (Kilted on, and the wheels scripts/setup.sh
+#: installs) reads the first and warns that the second is deprecated; 2.x reads only the second.
 PROFILES_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+#: ROS 2 distributions (ROS_DISTRO, set by sourcing their setup.bash) that ship Fast DDS 2.x
+FAST_DDS_2_DISTROS = ("humble", "iron", "jazzy")
 
 SERVICE_PROFILE = "fastdds_services.xml"
 
@@ -29,5 +32,6 @@ def use_service_profile(environ: MutableMapping[str, str] = os.environ) -> Path 
     if any(environ.get(name) for name in PROFILES_VARIABLES):
         return None
     path = config_path(SERVICE_PROFILE)
-    environ[PROFILES_VARIABLES[0]] = str(path)
+    fast_dds_2 = environ.get("ROS_DISTRO") in FAST_DDS_2_DISTROS
+    environ[PROFILES_VARIABLES[1] if fast_dds_2 else PROFILES_VARIABLES[0]] = str(path)
     return path

@@ -109,9 +109,13 @@ def test_operator_profiles_file_is_kept(tmp_path):
 
 @pytest.mark.parametrize("own", list(PROFILES_VARIABLES))
 def test_use_service_profile_sets_only_an_unset_profiles_file(own):
+    profile = str(config_path("fastdds_services.xml"))
     environ = {}
-    assert use_service_profile(environ) == config_path("fastdds_services.xml")
-    assert environ == {"FASTDDS_DEFAULT_PROFILES_FILE": str(config_path("fastdds_services.xml"))}
+    assert str(use_service_profile(environ)) == profile
+    assert environ == {"FASTDDS_DEFAULT_PROFILES_FILE": profile}
+    environ = {"ROS_DISTRO": "jazzy"}  # Fast DDS 2.x reads the older variable only
+    use_service_profile(environ)
+    assert environ == {"ROS_DISTRO": "jazzy", "FASTRTPS_DEFAULT_PROFILES_FILE": profile}
     environ = {own: "/etc/lab/fastdds.xml"}
     assert use_service_profile(environ) is None
     assert environ == {own: "/etc/lab/fastdds.xml"}
